@@ -1,0 +1,195 @@
+//! Reference kernels: the simplest code that states each kernel's contract. The fast kernels at the crate
+//! root must give byte-identical outputs (checked by property tests over random shapes and every width).
+//!
+//! Common contract:
+//! * inputs of convolution and dense layers are unsigned activation bytes (zero point 0);
+//! * products `weight · activation` are summed in an `i32` accumulator with wrapping addition (codegen proves
+//!   that no accumulator of a generated model can overflow, so wrapping never happens there);
+//! * the accumulator goes through the [`OutputStage`] (bias, requantization, clamp);
+//! * every length is checked first; on error nothing is written.
+
+use crate::requant::load;
+use crate::{Conv2dShape, Error, OutputStage, PackedWeights, PoolShape, Requant};
+
+pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), Error> {
+    if expected == got { Ok(()) } else { Err(Error::Length { what, expected, got }) }
+}
+
+pub(crate) fn check_weights(w: &PackedWeights<'_>, rows: usize, row_len: usize) -> Result<(), Error> {
+    check_len("weight rows", rows, w.rows())?;
+    check_len("weight row length", row_len, w.row_len())
+}
+
+/// 2-D convolution, HWC input and output, `[out_c][k_h][k_w][in_c]` weights.
+///
+/// `out[y][x][o] = stage(Σ_{i,j,c} w[o][i][j][c] · in[y·s_h + i − pad_top][x·s_w + j − pad_left][c])`,
+/// positions outside the input read as 0.
+pub fn conv2d(
+    shape: &Conv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    output: &mut [u8],
+) -> Result<(), Error> {
+    let (in_len, out_len, row_len) = shape.lens()?;
+    let (oh, ow) = shape.out_hw()?;
+    check_len("conv input", in_len, input.len())?;
+    check_len("conv output", out_len, output.len())?;
+    check_weights(weights, shape.out_c, row_len)?;
+    stage.check(shape.out_c)?;
+    for y in 0..oh {
+        for x in 0..ow {
+            for o in 0..shape.out_c {
+                let mut acc: i32 = 0;
+                for i in 0..shape.k_h {
+                    for j in 0..shape.k_w {
+                        let iy = (y * shape.stride_h + i) as isize - shape.pad_top as isize;
+                        let ix = (x * shape.stride_w + j) as isize - shape.pad_left as isize;
+                        if iy < 0 || ix < 0 || iy >= shape.in_h as isize || ix >= shape.in_w as isize {
+                            continue;
+                        }
+                        for c in 0..shape.in_c {
+                            let a = input[(iy as usize * shape.in_w + ix as usize) * shape.in_c + c] as i32;
+                            let w = weights.get(o, (i * shape.k_w + j) * shape.in_c + c);
+                            acc = acc.wrapping_add(w.wrapping_mul(a));
+                        }
+                    }
+                }
+                output[(y * ow + x) * shape.out_c + o] = stage.finish(o, acc);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fully connected layer: `out[o] = stage(Σ_i w[o][i] · in[i])`.
+pub fn dense(
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    output: &mut [u8],
+) -> Result<(), Error> {
+    check_len("dense input", weights.row_len(), input.len())?;
+    check_len("dense output", weights.rows(), output.len())?;
+    stage.check(output.len())?;
+    for (o, out) in output.iter_mut().enumerate() {
+        let mut acc: i32 = 0;
+        for (i, &a) in input.iter().enumerate() {
+            acc = acc.wrapping_add(weights.get(o, i).wrapping_mul(a as i32));
+        }
+        *out = stage.finish(o, acc);
+    }
+    Ok(())
+}
+
+/// Max pooling (no padding): the largest value in each window, compared as signed if `signed`. Input and
+/// output share scale and type.
+pub fn max_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]) -> Result<(), Error> {
+    let (in_len, out_len, oh, ow) = shape.lens()?;
+    check_len("pool input", in_len, input.len())?;
+    check_len("pool output", out_len, output.len())?;
+    for y in 0..oh {
+        for x in 0..ow {
+            for c in 0..shape.c {
+                let mut best = i32::MIN;
+                for i in 0..shape.k_h {
+                    for j in 0..shape.k_w {
+                        let v = load(
+                            input[((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c],
+                            signed,
+                        );
+                        best = best.max(v);
+                    }
+                }
+                output[(y * ow + x) * shape.c + c] = best as u8;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `round(sum / n)`, ties away from zero (`n > 0`).
+#[inline(always)]
+pub fn div_round(sum: i32, n: i32) -> i32 {
+    if sum >= 0 { (sum + n / 2) / n } else { -((-sum + n / 2) / n) }
+}
+
+/// Average pooling (no padding): `round(Σ window / (k_h·k_w))`, ties away from zero. Input and output share
+/// scale and type.
+pub fn avg_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]) -> Result<(), Error> {
+    let (in_len, out_len, oh, ow) = shape.lens()?;
+    check_len("pool input", in_len, input.len())?;
+    check_len("pool output", out_len, output.len())?;
+    let n = (shape.k_h * shape.k_w) as i32;
+    for y in 0..oh {
+        for x in 0..ow {
+            for c in 0..shape.c {
+                let mut sum = 0i32;
+                for i in 0..shape.k_h {
+                    for j in 0..shape.k_w {
+                        sum += load(
+                            input[((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c],
+                            signed,
+                        );
+                    }
+                }
+                output[(y * ow + x) * shape.c + c] = div_round(sum, n) as u8;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Global average pooling: HWC `h×w×c` → `c`, `round(Σ / (h·w))`, ties away from zero.
+pub fn global_avg_pool(
+    h: usize,
+    w: usize,
+    c: usize,
+    signed: bool,
+    input: &[u8],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    let shape = PoolShape { in_h: h, in_w: w, c, k_h: h, k_w: w, stride_h: 1, stride_w: 1 };
+    avg_pool(&shape, signed, input, output)
+}
+
+/// One input of a residual [`add`]: bytes, their signedness and the requantization that brings them to the
+/// common intermediate scale.
+#[derive(Debug, Clone, Copy)]
+pub struct AddInput<'a> {
+    /// Activation bytes.
+    pub data: &'a [u8],
+    /// Whether the bytes are signed.
+    pub signed: bool,
+    /// Rescale to the intermediate scale (`s_in / s_mid`).
+    pub requant: Requant,
+}
+
+/// Residual add: `out[i] = stage(a.requant(a[i]) + b.requant(b[i]))`, where `stage` (one requantization, no
+/// bias) rescales from the intermediate scale to the output scale and clamps. Both inputs are thus rescaled
+/// to the output scale; the intermediate scale (chosen by codegen, finer than the output's) keeps precision.
+pub fn add(a: AddInput<'_>, b: AddInput<'_>, stage: &OutputStage<'_>, output: &mut [u8]) -> Result<(), Error> {
+    check_len("add input b", a.data.len(), b.data.len())?;
+    check_len("add output", a.data.len(), output.len())?;
+    stage.check(1)?;
+    for i in 0..output.len() {
+        let va = a.requant.apply(load(a.data[i], a.signed));
+        let vb = b.requant.apply(load(b.data[i], b.signed));
+        output[i] = stage.finish(0, va.wrapping_add(vb));
+    }
+    Ok(())
+}
+
+/// Index of the largest value (first one on ties), compared as signed if `signed`.
+pub fn argmax(data: &[u8], signed: bool) -> Result<usize, Error> {
+    if data.is_empty() {
+        return Err(Error::Shape { what: "argmax of an empty tensor" });
+    }
+    let mut best = 0;
+    for i in 1..data.len() {
+        if load(data[i], signed) > load(data[best], signed) {
+            best = i;
+        }
+    }
+    Ok(best)
+}

@@ -1,0 +1,173 @@
+//! Requantization: from an `i32` accumulator to an output byte.
+//!
+//! # The rule (pinned by tests; identical on every target)
+//!
+//! `requantize(x, M, shift)` with a Q31 multiplier `M` (an `i32`, real value `M / 2^31`, may be negative)
+//! and `shift ∈ -31..=30` computes TFLM's / CMSIS-NN's "double rounding":
+//!
+//! 1. `x' = saturate_i32(x · 2^max(shift,0))` (saturating left shift);
+//! 2. `h = saturating_rounding_doubling_high_mul(x', M)` = `(x'·M + nudge) / 2^31` truncated toward zero,
+//!    with `nudge = 2^30` if `x'·M ≥ 0` else `1 − 2^30` (round half away from zero), and
+//!    `i32::MIN · i32::MIN` saturating to `i32::MAX`;
+//! 3. `y = rounding_divide_by_pot(h, max(−shift,0))`: arithmetic right shift rounding to nearest, ties away
+//!    from zero.
+//!
+//! The real factor applied is `M · 2^shift / 2^31`. The output stage then adds nothing (zero point 0) and
+//! clamps to `[min, max]`: `[0, 2^a−1]` for an unsigned `a`-bit output (this clamp is the fused ReLU), or
+//! `[−2^(a−1), 2^(a−1)−1]` for a signed one, stored as the two's-complement byte.
+
+use crate::Error;
+
+/// One requantization: a Q31 multiplier and a power-of-two shift (positive = left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Requant {
+    /// Q31 multiplier: real value `multiplier / 2^31`, in `(−1, 1)`.
+    pub multiplier: i32,
+    /// Power-of-two exponent in `-31..=30` (positive shifts left before the multiply).
+    pub shift: i8,
+}
+
+/// Largest left shift.
+pub const MAX_SHIFT: i8 = 30;
+/// Largest right shift (as a negative exponent).
+pub const MIN_SHIFT: i8 = -31;
+
+impl Requant {
+    /// A requantization, checking the shift range.
+    pub const fn new(multiplier: i32, shift: i8) -> Result<Self, Error> {
+        if shift < MIN_SHIFT || shift > MAX_SHIFT {
+            return Err(Error::Requant { what: "shift outside -31..=30" });
+        }
+        Ok(Self { multiplier, shift })
+    }
+
+    /// Applies the rule in the module documentation. Total: never panics, for any inputs (an out-of-range
+    /// shift is clamped to `-31..=30`).
+    #[inline(always)]
+    pub fn apply(self, x: i32) -> i32 {
+        let shift = self.shift.clamp(MIN_SHIFT, MAX_SHIFT) as i32;
+        let left = if shift > 0 { shift } else { 0 };
+        let right = if shift < 0 { -shift } else { 0 };
+        let xs = saturating_shl(x, left as u32);
+        rounding_divide_by_pot(saturating_rounding_doubling_high_mul(xs, self.multiplier), right as u32)
+    }
+}
+
+/// `x · 2^s`, saturated to the `i32` range (`s ≤ 31`).
+#[inline(always)]
+pub fn saturating_shl(x: i32, s: u32) -> i32 {
+    let wide = (x as i64) << s;
+    if wide > i32::MAX as i64 {
+        i32::MAX
+    } else if wide < i32::MIN as i64 {
+        i32::MIN
+    } else {
+        wide as i32
+    }
+}
+
+/// `round(a·b / 2^31)`, ties away from zero, saturating the single overflow case `MIN·MIN`.
+#[inline(always)]
+pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    let sum = ab + nudge;
+    // Truncating division by 2^31 (toward zero), written with shifts.
+    let q = if sum >= 0 { sum >> 31 } else { -((-sum) >> 31) };
+    q as i32
+}
+
+/// `round(x / 2^e)`, ties away from zero (`e ≤ 31`).
+#[inline(always)]
+pub fn rounding_divide_by_pot(x: i32, e: u32) -> i32 {
+    if e == 0 {
+        return x;
+    }
+    let e = e.min(31);
+    let mask: i32 = ((1i64 << e) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + (x < 0) as i32;
+    (x >> e) + (remainder > threshold) as i32
+}
+
+/// What happens to an accumulator after the multiply-adds: per-channel bias and requantization, then the
+/// clamp (fused activation) and the store.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputStage<'a> {
+    /// Per-output-channel bias, added to the `i32` accumulator (wrapping) before requantization.
+    /// Empty means no bias.
+    pub bias: &'a [i32],
+    /// Per-output-channel requantization, or a single entry applied to every channel.
+    pub requant: &'a [Requant],
+    /// Smallest output value (`0` for unsigned outputs: the fused ReLU).
+    pub min: i32,
+    /// Largest output value (`2^a − 1` unsigned, `2^(a−1) − 1` signed).
+    pub max: i32,
+    /// Whether the output bytes are signed (two's complement).
+    pub signed: bool,
+}
+
+impl<'a> OutputStage<'a> {
+    /// An output stage for an `bits`-bit output, unsigned (`[0, 2^bits−1]`) or signed
+    /// (`[−2^(bits−1), 2^(bits−1)−1]`).
+    pub const fn for_bits(bias: &'a [i32], requant: &'a [Requant], bits: u8, signed: bool) -> Self {
+        let (min, max) = if signed {
+            (-(1i32 << (bits.saturating_sub(1))), (1i32 << bits.saturating_sub(1)) - 1)
+        } else {
+            (0, (1i32 << bits) - 1)
+        };
+        Self { bias, requant, min, max, signed }
+    }
+
+    /// Checks the stage against `channels` output channels.
+    pub fn check(&self, channels: usize) -> Result<(), Error> {
+        if !self.bias.is_empty() && self.bias.len() != channels {
+            return Err(Error::Length { what: "bias", expected: channels, got: self.bias.len() });
+        }
+        if self.requant.len() != channels && self.requant.len() != 1 {
+            return Err(Error::Length { what: "requant", expected: channels, got: self.requant.len() });
+        }
+        let (lo, hi) = if self.signed { (-128, 127) } else { (0, 255) };
+        if self.min > self.max || self.min < lo || self.max > hi {
+            return Err(Error::Requant { what: "clamp range empty or outside the output byte type" });
+        }
+        if self.requant.iter().any(|r| r.shift < MIN_SHIFT || r.shift > MAX_SHIFT) {
+            return Err(Error::Requant { what: "shift outside -31..=30" });
+        }
+        Ok(())
+    }
+
+    /// The requantization of channel `c`.
+    #[inline(always)]
+    pub fn requant_for(&self, c: usize) -> Requant {
+        if self.requant.len() == 1 { self.requant[0] } else { self.requant.get(c).copied().unwrap_or_default() }
+    }
+
+    /// Bias of channel `c` (0 when there is no bias).
+    #[inline(always)]
+    pub fn bias_for(&self, c: usize) -> i32 {
+        self.bias.get(c).copied().unwrap_or(0)
+    }
+
+    /// Accumulator of channel `c` → output byte: bias, requantize, clamp, store.
+    #[inline(always)]
+    pub fn finish(&self, c: usize, acc: i32) -> u8 {
+        let v = self.requant_for(c).apply(acc.wrapping_add(self.bias_for(c)));
+        store(v.clamp(self.min, self.max))
+    }
+}
+
+/// The byte for a clamped value (two's complement for negatives).
+#[inline(always)]
+pub const fn store(v: i32) -> u8 {
+    v as u8
+}
+
+/// The value of an activation byte: `b` if unsigned, `b as i8` if signed.
+#[inline(always)]
+pub const fn load(b: u8, signed: bool) -> i32 {
+    if signed { b as i8 as i32 } else { b as i32 }
+}

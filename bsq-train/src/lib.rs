@@ -1,0 +1,1 @@
+//! BSQ trainer (work in progress).
