@@ -55,3 +55,74 @@ impl ArtifactError {
         ArtifactError::Field { layer: layer.to_string(), field: field.into(), message: message.into() }
     }
 }
+
+/// Why code generation (or host execution) failed. Each message names the layer at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodegenError {
+    /// The artifact is invalid.
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    /// A layer cannot be lowered to integers.
+    #[error("layer `{layer}`: {message}")]
+    Lowering {
+        /// Layer name.
+        layer: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An accumulator could overflow `i32`: the model is refused.
+    #[error("layer `{layer}`, channel {channel}: the i32 accumulator can reach {bound} > 2147483647 ({detail})")]
+    AccumulatorOverflow {
+        /// Layer name.
+        layer: String,
+        /// Output channel.
+        channel: usize,
+        /// The proven bound.
+        bound: i64,
+        /// Fan-in, weights, activation and bias magnitudes.
+        detail: String,
+    },
+    /// The model does not fit the given flash or RAM budget.
+    #[error(
+        "model `{model}` needs {need} bytes of {memory} but the budget is {budget} bytes ({over} over); largest layers: {largest}"
+    )]
+    Budget {
+        /// Model name.
+        model: String,
+        /// `"flash"` or `"RAM"`.
+        memory: &'static str,
+        /// Bytes needed.
+        need: usize,
+        /// Bytes allowed.
+        budget: usize,
+        /// `need - budget`.
+        over: usize,
+        /// The largest contributors, `name (bytes)`.
+        largest: String,
+    },
+    /// A kernel refused its arguments while executing on the host.
+    #[error("layer `{layer}`: {source}")]
+    Kernel {
+        /// Layer name.
+        layer: String,
+        /// The runtime's error.
+        source: bsq_runtime::Error,
+    },
+    /// The model input has the wrong length.
+    #[error("model input has {got} bytes, expected {expected}")]
+    InputLength {
+        /// Expected bytes.
+        expected: usize,
+        /// Given bytes.
+        got: usize,
+    },
+    /// Writing the generated source failed, or the build-script environment is incomplete.
+    #[error("{path}: {message}")]
+    Output {
+        /// The file or variable.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}

@@ -105,6 +105,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn write_value(out: &mut String, v: &Value, indent: usize) {
     let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
     match v {
+        // Small all-scalar objects (scheme rows, quantizations) stay on one line.
+        Value::Object(map) if map.len() <= 4 && map.values().all(|v| !v.is_object() && !v.is_array()) => {
+            out.push('{');
+            for (i, (k, val)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(": ");
+                write_value(out, val, indent);
+            }
+            out.push('}');
+        }
         Value::Object(map) if !map.is_empty() => {
             out.push_str("{\n");
             for (i, (k, val)) in map.iter().enumerate() {
@@ -132,6 +145,22 @@ fn write_value(out: &mut String, v: &Value, indent: usize) {
             }
             pad(out, indent);
             out.push(']');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, val) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, val, indent);
+            }
+            out.push(']');
+        }
+        Value::Number(n) if n.is_f64() => {
+            // Every float in the schema is an f32 (widened by serde_json): print the shortest text that
+            // reads back as the same f32.
+            let x = n.as_f64().unwrap_or(0.0);
+            if (x as f32) as f64 == x { out.push_str(&format!("{:?}", x as f32)) } else { out.push_str(&n.to_string()) }
         }
         other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
     }

@@ -8,10 +8,19 @@
 #![forbid(unsafe_code)]
 
 pub mod artifact;
+mod builder;
+pub mod emit;
 mod error;
+pub mod exec;
+pub mod fixtures;
 mod io;
+pub mod lower;
+pub mod plan;
+pub mod report;
 pub mod validate;
 
 pub use artifact::Artifact;
-pub use error::ArtifactError;
+pub use builder::{Builder, Generated, sanitize};
+pub use error::{ArtifactError, CodegenError};
+pub use exec::{Compiled, Executor, compile};
 pub use io::write_atomic;
