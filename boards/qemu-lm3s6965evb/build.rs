@@ -1,0 +1,7 @@
+//! Link setup (`memory.x`, `-Tlink.x`) and the generated suite: see `bsq_board_build::build_firmware`.
+fn main() {
+    if let Err(e) = bsq_board_build::build_firmware("qemu-lm3s6965evb") {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

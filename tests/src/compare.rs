@@ -1,0 +1,99 @@
+//! Host ≡ device comparison, and the canonical text of a model's results (what golden files hold).
+
+use crate::protocol::{LayerSum, ModelReport};
+use bsq_board_build::LayerOutput;
+use std::fmt::Write as _;
+
+/// The layer checksums of host outputs.
+pub fn host_sums(layers: &[LayerOutput]) -> Vec<LayerSum> {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(index, l)| LayerSum {
+            index,
+            name: l.name.clone(),
+            len: l.bytes.len(),
+            sum: bsq_runtime::checksum(&l.bytes),
+        })
+        .collect()
+}
+
+/// Canonical text of a model's results: the `out=` line (if any) then one line per layer, as the device
+/// prints them. Golden files hold exactly this.
+pub fn render(model: &str, out: Option<&[u8]>, layers: &[LayerSum]) -> String {
+    let mut s = String::new();
+    if let Some(out) = out {
+        let _ = write!(s, "BSQ model={model} out=");
+        for b in out {
+            let _ = write!(s, "{b:02x}");
+        }
+        s.push('\n');
+    }
+    for l in layers {
+        let _ = writeln!(s, "BSQ model={model} layer={} name={} len={} sum={:08x}", l.index, l.name, l.len, l.sum);
+    }
+    s
+}
+
+/// Canonical text of host results (`print_out`: whether the device prints the whole output).
+pub fn render_host(model: &str, layers: &[LayerOutput], print_out: bool) -> String {
+    let out = if print_out { layers.last().map(|l| &l.bytes[..]) } else { None };
+    render(model, out, &host_sums(layers))
+}
+
+/// Canonical text of a device report.
+pub fn render_device(model: &str, m: &ModelReport) -> String {
+    render(model, m.out.as_deref(), &m.layers)
+}
+
+/// Compares a device report with the host's layer outputs. The error names the first differing layer
+/// (index, name, both lengths and checksums) and, for the output, the first differing byte index and
+/// both values.
+pub fn compare(model: &str, host: &[LayerOutput], print_out: bool, dev: &ModelReport) -> Result<(), String> {
+    let sums = host_sums(host);
+    let mut problems = Vec::new();
+    for (i, h) in sums.iter().enumerate() {
+        match dev.layers.get(i) {
+            None => {
+                problems.push(format!(
+                    "layer {i} `{}`: missing on the device (device printed {} layers)",
+                    h.name,
+                    dev.layers.len()
+                ));
+                break;
+            }
+            Some(d) if d != h => {
+                problems.push(format!(
+                    "first differing layer: {i} `{}` — device len={} sum={:08x} (name `{}`), host len={} sum={:08x}",
+                    h.name, d.len, d.sum, d.name, h.len, h.sum
+                ));
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    if dev.layers.len() > sums.len() {
+        problems.push(format!("device printed {} layers, host has {}", dev.layers.len(), sums.len()));
+    }
+    if print_out {
+        let expected = host.last().map(|l| &l.bytes[..]).unwrap_or(&[]);
+        match dev.out.as_deref() {
+            None => problems.push("no `out=` line from the device".into()),
+            Some(got) if got != expected => {
+                let first = got.iter().zip(expected).position(|(a, b)| a != b);
+                problems.push(match first {
+                    Some(i) => format!(
+                        "output byte {i} differs: device {:#04x}, host {:#04x} (lengths {} / {})",
+                        got[i],
+                        expected[i],
+                        got.len(),
+                        expected.len()
+                    ),
+                    None => format!("output length differs: device {}, host {}", got.len(), expected.len()),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(format!("model {model}: {}", problems.join("; "))) }
+}

@@ -1,0 +1,51 @@
+//! The harness itself: failures on the device are seen, hangs are killed and reported, a missing QEMU
+//! fails with the install command.
+
+use bsq_tests::check::describe;
+use bsq_tests::qemu::{self, Exit};
+use bsq_tests::{QEMU_BOARDS, firmware, protocol};
+use std::time::Duration;
+
+#[test]
+fn panicking_firmware_exits_with_failure_on_every_machine() {
+    for board in &QEMU_BOARDS {
+        let built = firmware::build(board).unwrap_or_else(|e| panic!("{e}"));
+        let run = qemu::run(board.machine, &built.elf(board, "-panic"), &[], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run.exit, Exit::Code(bsq_tests::EXIT_PANIC), "{}: {}", board.machine, describe(&run));
+        let report = protocol::parse(&run.stdout);
+        let msg = report.panic.unwrap_or_default();
+        assert!(msg.contains("deliberate panic (index 7)"), "{}: panic message {msg:?}", board.machine);
+    }
+}
+
+#[test]
+fn hardfault_exits_with_failure_on_every_machine() {
+    for board in &QEMU_BOARDS {
+        let built = firmware::build(board).unwrap_or_else(|e| panic!("{e}"));
+        let run = qemu::run(board.machine, &built.elf(board, "-fault"), &[], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run.exit, Exit::Code(bsq_tests::EXIT_HARDFAULT), "{}: {}", board.machine, describe(&run));
+        assert!(protocol::parse(&run.stdout).hardfault.is_some(), "{}: no hardfault line", board.machine);
+    }
+}
+
+#[test]
+fn hung_firmware_is_killed_after_the_timeout_and_reported() {
+    let board = bsq_tests::board_for_machine("lm3s6965evb").expect("board");
+    let built = firmware::build(board).unwrap_or_else(|e| panic!("{e}"));
+    let timeout = Duration::from_secs(2);
+    let run = qemu::run(board.machine, &built.elf(board, "-hang"), &[], timeout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.exit, Exit::TimedOut, "{}", describe(&run));
+    assert!(run.wall >= timeout && run.wall < timeout + Duration::from_secs(5), "killed after {:?}", run.wall);
+    assert!(describe(&run).contains("hung: killed after the timeout"));
+    assert_eq!(protocol::parse(&run.stdout).firmware.as_deref(), Some("hang"), "output before the hang is kept");
+}
+
+#[test]
+fn missing_qemu_fails_with_the_install_command() {
+    let err = qemu::check_installed_at("/nonexistent/qemu-system-arm").expect_err("no such binary");
+    assert!(err.to_string().contains(qemu::INSTALL), "{err}");
+    // And the real one is installed: the suite never skips silently.
+    qemu::check_installed().unwrap_or_else(|e| panic!("{e}"));
+}
