@@ -25,6 +25,7 @@ pub fn split_in_out(
 }
 
 /// Like [`split_in_out`] with two inputs (which may overlap each other, e.g. `x + x`).
+#[allow(clippy::type_complexity)]
 pub fn split_in2_out(
     arena: &mut [u8],
     a: (usize, usize),
@@ -63,7 +64,7 @@ fn check_range(len: usize, r: (usize, usize)) -> Result<(), Error> {
 /// Fills an HWC tensor with one constant byte per channel (`output.len()` must be a multiple of
 /// `values.len()`): what a 0-bit layer (all weights zero) still computes — its requantized bias.
 pub fn fill_channels(values: &[u8], output: &mut [u8]) -> Result<(), Error> {
-    if values.is_empty() || output.len() % values.len() != 0 {
+    if values.is_empty() || !output.len().is_multiple_of(values.len()) {
         return Err(Error::Length {
             what: "constant tensor (not a whole number of pixels)",
             expected: output.len().next_multiple_of(values.len().max(1)),

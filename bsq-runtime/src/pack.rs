@@ -67,7 +67,7 @@ pub fn pack(bits: u8, row_len: usize, values: &[i32], out: &mut [u8]) -> Result<
             Err(Error::Length { what: "packed weights", expected: 0, got: out.len() })
         };
     }
-    if values.len() % row_len != 0 {
+    if !values.len().is_multiple_of(row_len) {
         return Err(Error::Length {
             what: "weights (not a whole number of rows)",
             expected: values.len().next_multiple_of(row_len),

@@ -172,10 +172,10 @@ pub fn add(a: AddInput<'_>, b: AddInput<'_>, stage: &OutputStage<'_>, output: &m
     check_len("add input b", a.data.len(), b.data.len())?;
     check_len("add output", a.data.len(), output.len())?;
     stage.check(1)?;
-    for i in 0..output.len() {
-        let va = a.requant.apply(load(a.data[i], a.signed));
-        let vb = b.requant.apply(load(b.data[i], b.signed));
-        output[i] = stage.finish(0, va.wrapping_add(vb));
+    for ((out, &x), &y) in output.iter_mut().zip(a.data).zip(b.data) {
+        let va = a.requant.apply(load(x, a.signed));
+        let vb = b.requant.apply(load(y, b.signed));
+        *out = stage.finish(0, va.wrapping_add(vb));
     }
     Ok(())
 }

@@ -1,0 +1,67 @@
+//! Fast kernels. Same contracts (and bytes) as [`crate::reference`]; they differ only in speed.
+//!
+//! Convolution and dense layers take a scratch slice of `i16` of at least [`scratch_len`] elements:
+//! the convolution decodes the packed rows of two output channels at a time into it (the dense layer
+//! decodes on the fly and does not use it, but checks its length the same way, so that one scratch
+//! buffer sized by [`scratch_len`] serves both).
+//!
+//! | kernel | fast version | how |
+//! |---|---|---|
+//! | [`conv2d`] | yes | two channels × two pixels per inner loop over decoded `i16` weights ([`conv`](self)) |
+//! | [`dense`] | yes | weights decoded on the fly, 8 fields per group, const width |
+//! | [`max_pool`], [`avg_pool`], [`global_avg_pool`], [`add`], [`argmax`] | = reference | already linear |
+
+mod conv;
+mod decode;
+mod dense;
+
+pub use crate::reference::{AddInput, add, argmax, avg_pool, div_round, global_avg_pool, max_pool};
+pub use conv::conv2d;
+pub use dense::dense;
+
+use crate::requant::store;
+use crate::{Error, OutputStage, PackedWeights, Requant};
+
+/// Scratch (`i16` elements) the fast [`conv2d`] / [`dense`] need for rows of `row_len` weights:
+/// `2 · row_len` (two decoded rows, interleaved). Saturates instead of overflowing (such a row could not
+/// exist in memory anyway).
+pub const fn scratch_len(row_len: usize) -> usize {
+    row_len.saturating_mul(2)
+}
+
+/// Decodes row `r` of `weights` into `out[..weights.row_len()]` with the fast sequential decoder (the
+/// same values as [`PackedWeights::get`]; `i16` holds every field of every width).
+///
+/// Errors: [`Error::Shape`] if `r` is not a row, [`Error::Length`] if `out` is shorter than a row.
+pub fn decode_row(weights: &PackedWeights<'_>, r: usize, out: &mut [i16]) -> Result<(), Error> {
+    if r >= weights.rows() {
+        return Err(Error::Shape { what: "row index past the last row" });
+    }
+    if out.len() < weights.row_len() {
+        return Err(Error::Length { what: "decoded row", expected: weights.row_len(), got: out.len() });
+    }
+    decode::decode_row(weights, r, out);
+    Ok(())
+}
+
+/// The output stage of one channel with its parameters loaded once (hoisted out of the pixel loops).
+#[derive(Clone, Copy)]
+pub(crate) struct Finish {
+    rq: Requant,
+    bias: i32,
+    min: i32,
+    max: i32,
+}
+
+impl Finish {
+    #[inline(always)]
+    pub(crate) fn new(stage: &OutputStage<'_>, c: usize) -> Self {
+        Self { rq: stage.requant_for(c), bias: stage.bias_for(c), min: stage.min, max: stage.max }
+    }
+
+    /// Same as [`OutputStage::finish`].
+    #[inline(always)]
+    pub(crate) fn apply(&self, acc: i32) -> u8 {
+        store(self.rq.apply(acc.wrapping_add(self.bias)).clamp(self.min, self.max))
+    }
+}

@@ -1,0 +1,227 @@
+//! Fast kernels ≡ reference kernels, byte for byte, over random shapes, every weight width 0..=8, random
+//! (also invalid-pattern) packed bytes, activation widths 2/4/8, random requantization and bias.
+
+use bsq_runtime::pack::{max_magnitude, pack, packed_len};
+use bsq_runtime::requant::{MAX_SHIFT, MIN_SHIFT};
+use bsq_runtime::{Conv2dShape, Error, OutputStage, PackedWeights, Requant, reference, scratch_len};
+use proptest::prelude::*;
+
+/// Packed weights of `rows × row_len` at `bits`: either packed from valid integers, or raw random bytes
+/// (which may hold the never-written pattern −2^n and non-zero padding bits: the fast decoder must still
+/// read what `get` reads).
+fn weights_bytes(bits: u8, rows: usize, row_len: usize) -> impl Strategy<Value = Vec<u8>> {
+    let len = packed_len(bits, rows, row_len).unwrap();
+    let m = max_magnitude(bits);
+    prop_oneof![
+        proptest::collection::vec(-m..=m, rows * row_len).prop_map(move |vals| {
+            let mut out = vec![0u8; len];
+            pack(bits, row_len, &vals, &mut out).unwrap();
+            out
+        }),
+        proptest::collection::vec(any::<u8>(), len),
+    ]
+}
+
+fn shift() -> impl Strategy<Value = i8> {
+    prop_oneof![4 => -14i8..=-4, 1 => MIN_SHIFT..=MAX_SHIFT]
+}
+
+/// A requantization: usually a normalized positive multiplier in [2^30, 2^31) (what codegen emits), sometimes
+/// any `i32` (negative, zero, `i32::MIN`).
+fn requant() -> impl Strategy<Value = Requant> {
+    let m = prop_oneof![3 => (1i32 << 30)..=i32::MAX, 1 => any::<i32>(), 1 => Just(i32::MIN)];
+    (m, shift()).prop_map(|(m, s)| Requant::new(m, s).unwrap())
+}
+
+fn requants(channels: usize) -> impl Strategy<Value = Vec<Requant>> {
+    prop_oneof![proptest::collection::vec(requant(), 1), proptest::collection::vec(requant(), channels)]
+}
+
+fn biases(channels: usize) -> impl Strategy<Value = Vec<i32>> {
+    prop_oneof![
+        Just(vec![]),
+        proptest::collection::vec(-100_000i32..100_000, channels),
+        proptest::collection::vec(any::<i32>(), channels),
+    ]
+}
+
+/// Activation width and the matching input bytes in `[0, 2^a − 1]`.
+fn activations(len: usize) -> impl Strategy<Value = (u8, Vec<u8>)> {
+    prop_oneof![Just(2u8), Just(4u8), Just(8u8)]
+        .prop_flat_map(move |a| (Just(a), proptest::collection::vec(0u8..=((1u16 << a) - 1) as u8, len)))
+}
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    shape: Conv2dShape,
+    bits: u8,
+    weights: Vec<u8>,
+    a_bits: u8,
+    input: Vec<u8>,
+    requant: Vec<Requant>,
+    bias: Vec<i32>,
+    signed_out: bool,
+}
+
+fn conv_shape() -> impl Strategy<Value = Conv2dShape> {
+    (1usize..=5, 1usize..=5, 1usize..=3, 1usize..=3, 1usize..=20, 1usize..=7, 1usize..=9, 1usize..=9)
+        .prop_flat_map(|(k_h, k_w, stride_h, stride_w, in_c, out_c, h, w)| {
+            (Just((k_h, k_w, stride_h, stride_w, in_c, out_c, h, w)), 0..k_h, 0..k_h, 0..k_w, 0..k_w)
+        })
+        .prop_map(|((k_h, k_w, stride_h, stride_w, in_c, out_c, h, w), pt, pb, pl, pr)| Conv2dShape {
+            in_h: h.max(k_h.saturating_sub(pt + pb)),
+            in_w: w.max(k_w.saturating_sub(pl + pr)),
+            in_c,
+            out_c,
+            k_h,
+            k_w,
+            stride_h,
+            stride_w,
+            pad_top: pt,
+            pad_left: pl,
+            pad_bottom: pb,
+            pad_right: pr,
+        })
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (conv_shape(), 0u8..=8, any::<bool>()).prop_flat_map(|(shape, bits, signed_out)| {
+        let (in_len, _, row_len) = shape.lens().unwrap();
+        (weights_bytes(bits, shape.out_c, row_len), activations(in_len), requants(shape.out_c), biases(shape.out_c))
+            .prop_map(move |(weights, (a_bits, input), requant, bias)| ConvCase {
+                shape,
+                bits,
+                weights,
+                a_bits,
+                input,
+                requant,
+                bias,
+                signed_out,
+            })
+    })
+}
+
+/// (reference result, reference bytes, fast result, fast bytes).
+type Outcome = (Result<(), Error>, Vec<u8>, Result<(), Error>, Vec<u8>);
+
+fn run_conv(c: &ConvCase) -> Outcome {
+    let (_, out_len, row_len) = c.shape.lens().unwrap();
+    let w = PackedWeights::new(c.bits, c.shape.out_c, row_len, &c.weights).unwrap();
+    let stage = OutputStage::for_bits(&c.bias, &c.requant, c.a_bits, c.signed_out);
+    // Both outputs start from the same garbage, so that an unwritten byte would show.
+    let mut r = vec![0xA5u8; out_len];
+    let mut f = vec![0xA5u8; out_len];
+    let mut scratch = vec![0x5A5Ai16; scratch_len(row_len)];
+    let rr = reference::conv2d(&c.shape, &c.input, &w, &stage, &mut r);
+    let fr = bsq_runtime::conv2d(&c.shape, &c.input, &w, &stage, &mut scratch, &mut f);
+    (rr, r, fr, f)
+}
+
+fn first_diff(a: &[u8], b: &[u8]) -> Option<(usize, u8, u8)> {
+    a.iter().zip(b).enumerate().find(|(_, (x, y))| x != y).map(|(i, (x, y))| (i, *x, *y))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_conv2d_equals_reference(c in conv_case()) {
+        let (rr, r, fr, f) = run_conv(&c);
+        prop_assert_eq!(rr, Ok(()));
+        prop_assert_eq!(fr, Ok(()));
+        prop_assert!(first_diff(&r, &f).is_none(), "first difference (index, reference, fast): {:?}", first_diff(&r, &f));
+    }
+
+    #[test]
+    fn fast_dense_equals_reference(
+        (bits, rows, row_len, weights, a_bits, input, requant, bias, signed_out) in
+        (0u8..=8, 1usize..=12, 1usize..=300).prop_flat_map(|(bits, rows, row_len)| (
+            Just(bits), Just(rows), Just(row_len),
+            weights_bytes(bits, rows, row_len),
+            activations(row_len),
+            requants(rows),
+            biases(rows),
+            any::<bool>(),
+        )).prop_map(|(b, r, l, w, (a, i), q, bi, s)| (b, r, l, w, a, i, q, bi, s))
+    ) {
+        let w = PackedWeights::new(bits, rows, row_len, &weights).unwrap();
+        let stage = OutputStage::for_bits(&bias, &requant, a_bits, signed_out);
+        let mut r = vec![0xA5u8; rows];
+        let mut f = vec![0xA5u8; rows];
+        let mut scratch = vec![0i16; scratch_len(row_len)];
+        prop_assert_eq!(reference::dense(&input, &w, &stage, &mut r), Ok(()));
+        prop_assert_eq!(bsq_runtime::dense(&input, &w, &stage, &mut scratch, &mut f), Ok(()));
+        prop_assert!(first_diff(&r, &f).is_none(), "first difference (index, reference, fast): {:?}", first_diff(&r, &f));
+    }
+
+    /// The fast row decoder reads exactly what the random-access `get` reads, for any bytes.
+    #[test]
+    fn decode_row_equals_get(
+        (bits, rows, row_len, bytes) in (0u8..=8, 1usize..=3, 1usize..=70)
+            .prop_flat_map(|(b, r, l)| (Just(b), Just(r), Just(l), weights_bytes(b, r, l)))
+    ) {
+        let w = PackedWeights::new(bits, rows, row_len, &bytes).unwrap();
+        let mut out = vec![0x7777i16; row_len + 3];
+        for r in 0..rows {
+            bsq_runtime::decode_row(&w, r, &mut out).unwrap();
+            for (i, &v) in out[..row_len].iter().enumerate() {
+                prop_assert_eq!(v as i32, w.get(r, i), "row {} weight {}", r, i);
+            }
+            prop_assert_eq!(&out[row_len..], &[0x7777i16; 3][..], "wrote past the row");
+        }
+    }
+}
+
+/// The accumulator wraps in both versions alike (a fan-in no generated model has).
+///
+/// Row 0: 70 000 × 255 × 255 = 4 551 750 000 ≡ 256 782 704 (mod 2^32);
+/// row 1: 70 000 × 255 × (−256) = −4 569 600 000 ≡ −274 632 704.
+/// Requantized by 0.5 · 2^−22 = 2^−23: 256 782 704 / 8 388 608 = 30.61 → 31; −274 632 704 / 8 388 608 = −32.74 → −33.
+#[test]
+fn accumulators_wrap_identically() {
+    let n = 70_000usize;
+    let input = vec![255u8; n];
+    let vals = vec![255i32; 2 * n];
+    let mut packed = vec![0u8; packed_len(8, 2, n).unwrap()];
+    pack(8, n, &vals, &mut packed).unwrap();
+    // Row 1 becomes all −256, the 9-bit pattern 1_0000_0000 that pack never writes: stream bits 9k+8 set.
+    let rb = packed.len() / 2;
+    for (i, b) in packed[rb..].iter_mut().enumerate() {
+        *b = (0..8)
+            .fold(0u8, |acc, bit| if (i * 8 + bit) % 9 == 8 && (i * 8 + bit) < 9 * n { acc | (1 << bit) } else { acc });
+    }
+    let w = PackedWeights::new(8, 2, n, &packed).unwrap();
+    assert_eq!((w.get(0, 0), w.get(0, n - 1)), (255, 255));
+    assert_eq!((w.get(1, 0), w.get(1, n - 1)), (-256, -256));
+    let rq = [Requant::new(1 << 30, -22).unwrap()];
+    let stage = OutputStage::for_bits(&[], &rq, 8, true);
+    let expected = [31u8, -33i8 as u8];
+    let mut r = [0u8; 2];
+    let mut f = [0u8; 2];
+    let mut scratch = vec![0i16; scratch_len(n)];
+    reference::dense(&input, &w, &stage, &mut r).unwrap();
+    bsq_runtime::dense(&input, &w, &stage, &mut scratch, &mut f).unwrap();
+    assert_eq!(r, expected, "reference dense");
+    assert_eq!(f, expected, "fast dense");
+
+    // The same fan-in as a 1×1 convolution over a 1×2 image (HWC: pixel 0 then pixel 1).
+    let shape = Conv2dShape {
+        in_h: 1,
+        in_w: 2,
+        in_c: n,
+        out_c: 2,
+        k_h: 1,
+        k_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+        ..Conv2dShape::default()
+    };
+    let input2 = vec![255u8; 2 * n];
+    let mut r2 = [0u8; 4];
+    let mut f2 = [0u8; 4];
+    reference::conv2d(&shape, &input2, &w, &stage, &mut r2).unwrap();
+    bsq_runtime::conv2d(&shape, &input2, &w, &stage, &mut scratch, &mut f2).unwrap();
+    let expected2 = [expected[0], expected[1], expected[0], expected[1]];
+    assert_eq!(r2, expected2, "reference conv");
+    assert_eq!(f2, expected2, "fast conv");
+}
