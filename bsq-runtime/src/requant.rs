@@ -5,10 +5,13 @@
 //! `requantize(x, M, shift)` with a Q31 multiplier `M` (an `i32`, real value `M / 2^31`, may be negative)
 //! and `shift ∈ -31..=30` computes TFLM's / CMSIS-NN's "double rounding":
 //!
-//! 1. `x' = saturate_i32(x · 2^max(shift,0))` (saturating left shift);
+//! 1. `x' = saturate_i32(saturate_i32(x · 2^max(shift,0)) + bias)` (saturating left shift, then the
+//!    output stage's bias, which thus carries `max(shift,0)` extra fractional bits; 0 without bias);
 //! 2. `h = saturating_rounding_doubling_high_mul(x', M)` = `(x'·M + nudge) / 2^31` truncated toward zero,
-//!    with `nudge = 2^30` if `x'·M ≥ 0` else `1 − 2^30` (round half away from zero), and
-//!    `i32::MIN · i32::MIN` saturating to `i32::MAX`;
+//!    with `nudge = 2^30` if `x'·M ≥ 0` else `1 − 2^30`, and `i32::MIN · i32::MIN` saturating to
+//!    `i32::MAX`. This rounds `x'·M / 2^31` to nearest with **ties toward +∞**: the negative nudge is one
+//!    short of a half, so `2.5 → 3` but `−2.5 → −2` (exactly gemmlowp's, TFLM's and CMSIS-NN's
+//!    `arm_nn_doubling_high_mult`);
 //! 3. `y = rounding_divide_by_pot(h, max(−shift,0))`: arithmetic right shift rounding to nearest, ties away
 //!    from zero.
 //!
@@ -45,28 +48,38 @@ impl Requant {
     /// shift is clamped to `-31..=30`).
     #[inline(always)]
     pub fn apply(self, x: i32) -> i32 {
+        self.apply_biased(x, 0)
+    }
+
+    /// The output-stage form: `bias` is added **after** the left shift, so that it has `max(shift, 0)` more
+    /// fractional bits than the accumulator (a layer whose accumulator step is coarser than its output
+    /// step keeps its bias exact): `x' = saturate(saturate(x·2^max(shift,0)) + bias)`, then steps 2–3.
+    #[inline(always)]
+    pub fn apply_biased(self, x: i32, bias: i32) -> i32 {
         let shift = self.shift.clamp(MIN_SHIFT, MAX_SHIFT) as i32;
         let left = if shift > 0 { shift } else { 0 };
         let right = if shift < 0 { -shift } else { 0 };
-        let xs = saturating_shl(x, left as u32);
+        let xs = saturating_shl(x, left as u32).saturating_add(bias);
         rounding_divide_by_pot(saturating_rounding_doubling_high_mul(xs, self.multiplier), right as u32)
     }
 }
 
-/// `x · 2^s`, saturated to the `i32` range (`s ≤ 31`).
+/// `x · 2^s`, saturated to the `i32` range (`s ≤ 31`; larger `s` are treated as 31). 32-bit operations only.
 #[inline(always)]
 pub fn saturating_shl(x: i32, s: u32) -> i32 {
-    let wide = (x as i64) << s;
-    if wide > i32::MAX as i64 {
+    let s = s.min(31);
+    // x·2^s fits iff x lies in [MIN >> s, MAX >> s].
+    if x > (i32::MAX >> s) {
         i32::MAX
-    } else if wide < i32::MIN as i64 {
+    } else if x < (i32::MIN >> s) {
         i32::MIN
     } else {
-        wide as i32
+        x << s
     }
 }
 
-/// `round(a·b / 2^31)`, ties away from zero, saturating the single overflow case `MIN·MIN`.
+/// `round(a·b / 2^31)`, ties toward +∞ (see the module documentation), saturating the single overflow case
+/// `MIN·MIN`. Only shifts, no 64-bit division.
 #[inline(always)]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
@@ -75,9 +88,8 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     let ab = a as i64 * b as i64;
     let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
     let sum = ab + nudge;
-    // Truncating division by 2^31 (toward zero), written with shifts.
-    let q = if sum >= 0 { sum >> 31 } else { -((-sum) >> 31) };
-    q as i32
+    // Truncating division by 2^31 (toward zero) with shifts: add 2^31 − 1 to negative sums, then shift.
+    ((sum + ((sum >> 63) & 0x7fff_ffff)) >> 31) as i32
 }
 
 /// `round(x / 2^e)`, ties away from zero (`e ≤ 31`).
@@ -87,7 +99,7 @@ pub fn rounding_divide_by_pot(x: i32, e: u32) -> i32 {
         return x;
     }
     let e = e.min(31);
-    let mask: i32 = ((1i64 << e) - 1) as i32;
+    let mask = ((1u32 << e) - 1) as i32;
     let remainder = x & mask;
     let threshold = (mask >> 1) + (x < 0) as i32;
     (x >> e) + (remainder > threshold) as i32
@@ -97,8 +109,8 @@ pub fn rounding_divide_by_pot(x: i32, e: u32) -> i32 {
 /// clamp (fused activation) and the store.
 #[derive(Debug, Clone, Copy)]
 pub struct OutputStage<'a> {
-    /// Per-output-channel bias, added to the `i32` accumulator (wrapping) before requantization.
-    /// Empty means no bias.
+    /// Per-output-channel bias, at the accumulator scale divided by `2^max(shift, 0)`: added (saturating)
+    /// after the requantization's left shift ([`Requant::apply_biased`]). Empty means no bias.
     pub bias: &'a [i32],
     /// Per-output-channel requantization, or a single entry applied to every channel.
     pub requant: &'a [Requant],
@@ -152,10 +164,11 @@ impl<'a> OutputStage<'a> {
         self.bias.get(c).copied().unwrap_or(0)
     }
 
-    /// Accumulator of channel `c` → output byte: bias, requantize, clamp, store.
+    /// Accumulator of channel `c` → output byte: requantize with the bias ([`Requant::apply_biased`]),
+    /// clamp, store.
     #[inline(always)]
     pub fn finish(&self, c: usize, acc: i32) -> u8 {
-        let v = self.requant_for(c).apply(acc.wrapping_add(self.bias_for(c)));
+        let v = self.requant_for(c).apply_biased(acc, self.bias_for(c));
         store(v.clamp(self.min, self.max))
     }
 }

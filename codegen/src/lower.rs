@@ -9,7 +9,8 @@
 //! * Residual adds rescale both inputs to an intermediate scale `s_out/2^K` (`K` as large as the `i32`
 //!   range allows, at most 20), sum, and requantize by `2^−K` to the output.
 //! * Every convolution and dense layer gets a proof that its `i32` accumulator cannot overflow:
-//!   `Σ_i |k_oi| · max_activation + |bias_o| ≤ 2^31 − 1` for every channel `o`; otherwise the model is refused.
+//!   `(Σ_i |k_oi| · max_activation)·2^max(shift,0) + |bias_o| ≤ 2^31 − 1` for every channel `o`; otherwise
+//!   the model is refused.
 
 use std::collections::HashMap;
 
@@ -311,7 +312,11 @@ fn lower_affine(a: &Affine<'_>) -> Result<AffineLowered, CodegenError> {
                 ),
             });
         }
-        let bias_real = (b / ch_scale).round();
+        let rq = quantize_multiplier(ch_scale / s_out)
+            .map_err(|m| CodegenError::Lowering { layer: a.name.to_string(), message: format!("channel {o}: {m}") })?;
+        // The bias is added after the requantization's left shift: it has that many extra fractional bits.
+        let left = rq.shift.max(0) as i32;
+        let bias_real = (b / ch_scale * 2f64.powi(left)).round();
         if bias_real.abs() > i32::MAX as f64 {
             return Err(CodegenError::Lowering {
                 layer: a.name.to_string(),
@@ -321,7 +326,7 @@ fn lower_affine(a: &Affine<'_>) -> Result<AffineLowered, CodegenError> {
         let bias_int = bias_real as i32;
         let row = &a.weight.values[o * a.row_len..(o + 1) * a.row_len];
         let l1: i64 = row.iter().map(|&k| (k as i64).abs()).sum();
-        let bound = l1 * max_in + (bias_int as i64).abs();
+        let bound = ((l1 * max_in) << left) + (bias_int as i64).abs();
         if bound > i32::MAX as i64 {
             let maxk = row.iter().map(|k| k.abs()).max().unwrap_or(0);
             return Err(CodegenError::AccumulatorOverflow {
@@ -329,7 +334,7 @@ fn lower_affine(a: &Affine<'_>) -> Result<AffineLowered, CodegenError> {
                 channel: o,
                 bound,
                 detail: format!(
-                    "fan-in {}, max |k| {maxk}, sum |k| {l1}, max activation {max_in}, |bias| {}",
+                    "fan-in {}, max |k| {maxk}, sum |k| {l1}, max activation {max_in}, left shift {left}, |bias| {}",
                     a.row_len,
                     bias_int.unsigned_abs()
                 ),

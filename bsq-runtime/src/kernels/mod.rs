@@ -62,6 +62,6 @@ impl Finish {
     /// Same as [`OutputStage::finish`].
     #[inline(always)]
     pub(crate) fn apply(&self, acc: i32) -> u8 {
-        store(self.rq.apply(acc.wrapping_add(self.bias)).clamp(self.min, self.max))
+        store(self.rq.apply_biased(acc, self.bias).clamp(self.min, self.max))
     }
 }
