@@ -5,7 +5,7 @@ use crate::compare::{compare, render_device, render_host};
 use crate::protocol::Report;
 use crate::qemu::{Exit, Run};
 use crate::{Board, Error, firmware, golden, protocol, qemu};
-use bsq_board_build::CaseDef;
+use bsq_board_build::Expected;
 
 /// A one-paragraph description of how a run ended, with the tail of its output.
 pub fn describe(run: &Run) -> String {
@@ -28,12 +28,12 @@ pub fn build_and_run(board: &Board, bin: &str) -> Result<(Run, Report), Error> {
     Ok((run, report))
 }
 
-/// Checks a finished run against `cases` (the host reference) and `skipped` (what the board must list as
-/// left out). Golden files: `<golden_dir>/<case>.out`. Returns every problem found (empty = pass).
+/// Checks a finished run against `expected` (the host results) and `skipped` (what the board must list as
+/// left out). Golden files: `<golden_dir>/<item>.out`. Returns every problem found (empty = pass).
 pub fn check_run(
     run: &Run,
     report: &Report,
-    cases: &[CaseDef],
+    expected: &[Expected],
     skipped: &[(String, String)],
     golden_dir: &str,
 ) -> Vec<String> {
@@ -53,15 +53,9 @@ pub fn check_run(
     for l in &report.malformed {
         problems.push(format!("malformed line: {}", l.chars().take(200).collect::<String>()));
     }
-    for case in cases {
-        let host = match case.run_host() {
-            Ok(h) => h,
-            Err(e) => {
-                problems.push(format!("host run of {} failed: {e}", case.name));
-                continue;
-            }
-        };
-        let expected = render_host(&case.name, &host, case.print_out);
+    for case in expected {
+        let host = &case.layers;
+        let expected = render_host(&case.name, host, case.print_out);
         if let Err(e) = golden::check(&format!("{golden_dir}/{}.out", case.name), &expected) {
             problems.push(format!("host result vs golden: {e}"));
         }
@@ -69,7 +63,7 @@ pub fn check_run(
             problems.push(format!("model {}: no output from the device", case.name));
             continue;
         };
-        if let Err(e) = compare(&case.name, &host, case.print_out, dev) {
+        if let Err(e) = compare(&case.name, host, case.print_out, dev) {
             problems.push(e);
         } else if !golden::blessing()
             && let Err(e) = golden::check(&format!("{golden_dir}/{}.out", case.name), &render_device(&case.name, dev))
@@ -78,7 +72,7 @@ pub fn check_run(
         }
     }
     for name in &report.order {
-        if !cases.iter().any(|c| &c.name == name) {
+        if !expected.iter().any(|c| &c.name == name) {
             problems.push(format!("device reported model {name}, which the host does not expect"));
         }
     }

@@ -97,3 +97,37 @@ pub fn compare(model: &str, host: &[LayerOutput], print_out: bool, dev: &ModelRe
     }
     if problems.is_empty() { Ok(()) } else { Err(format!("model {model}: {}", problems.join("; "))) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers() -> Vec<LayerOutput> {
+        vec![
+            LayerOutput { name: "a".into(), bytes: vec![1, 2, 3] },
+            LayerOutput { name: "b".into(), bytes: vec![4, 5, 6, 7] },
+        ]
+    }
+
+    fn device(layers: &[LayerOutput]) -> ModelReport {
+        ModelReport { out: layers.last().map(|l| l.bytes.clone()), layers: host_sums(layers), ..Default::default() }
+    }
+
+    #[test]
+    fn identical_results_pass_and_render_identically() {
+        let host = layers();
+        let dev = device(&host);
+        assert_eq!(compare("m", &host, true, &dev), Ok(()));
+        assert_eq!(render_host("m", &host, true), render_device("m", &dev));
+    }
+
+    #[test]
+    fn a_mismatch_names_the_first_differing_layer_and_byte() {
+        let host = layers();
+        let mut wrong = layers();
+        wrong[1].bytes[2] = 9;
+        let err = compare("m", &host, true, &device(&wrong)).expect_err("differs");
+        assert!(err.contains("first differing layer: 1 `b`"), "{err}");
+        assert!(err.contains("output byte 2 differs: device 0x09, host 0x06"), "{err}");
+    }
+}

@@ -1,12 +1,20 @@
 //! Rust source for firmware: the selected cases as `static` data (weights via `include_bytes!`).
 
 use crate::case::{CaseDef, OpDef};
+use crate::models::ModelDef;
 use bsq_runtime::Error;
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn ident(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+fn camel(s: &str) -> String {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w[..1].to_ascii_uppercase() + &w[1..])
+        .collect()
 }
 
 fn bytes_static(out: &mut String, dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -23,6 +31,7 @@ pub fn write_suite(
     stem: &str,
     machine: &str,
     cases: &[CaseDef],
+    models: &[ModelDef],
     skipped: &[(String, String)],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let data = dir.join(stem);
@@ -35,6 +44,8 @@ pub fn write_suite(
         "/// The machine this firmware runs on.\npub static MACHINE: bsq_board::Machine = bsq_board::Machine {{ name: {machine:?} }};"
     );
     let arena = cases.iter().map(CaseDef::arena_bytes).try_fold(0, |m, a| Ok::<_, Error>(m.max(a?)))?;
+    // Models run in their own arena on the stack; their output is copied into this one.
+    let arena = models.iter().map(|m| m.compiled.output_len()).fold(arena, usize::max);
     let scratch = cases.iter().map(CaseDef::scratch_len).max().unwrap_or(0);
     let _ = writeln!(s, "/// Arena bytes the largest case needs.\npub const ARENA_BYTES: usize = {};", arena.max(4));
     let _ = writeln!(
@@ -86,7 +97,59 @@ pub fn write_suite(
             case.print_out
         );
     }
-    let items: Vec<String> = cases.iter().map(|c| format!("&{}", ident(&c.name))).collect();
+    for m in models {
+        let module = m.module();
+        let c = camel(&module);
+        let file = dir.join(format!("{module}.rs"));
+        let _ =
+            writeln!(s, "#[allow(dead_code)]\nmod {module} {{\n    include!({:?});\n}}", file.display().to_string());
+        let input = format!("{}_INPUT", ident(&module));
+        bytes_static(&mut s, &data, &input, &m.input)?;
+        let _ = writeln!(
+            s,
+            r#"struct {c};
+impl bsq_board::suite::Inference for {c} {{
+    fn name(&self) -> &'static str {{
+        {name:?}
+    }}
+    fn macs(&self) -> u64 {{
+        {module}::MACS
+    }}
+    fn print_out(&self) -> bool {{
+        true
+    }}
+    fn infer<'w>(
+        &self,
+        ws: &'w mut bsq_board::suite::Workspace<'_>,
+        observe: Option<bsq_board::suite::Observer<'_>>,
+        timer: &mut dyn bsq_board::suite::Timer,
+    ) -> Result<&'w [u8], bsq_runtime::Error> {{
+        let mut arena = {module}::Arena::new();
+        timer.start();
+        let out = match observe {{
+            Some(f) => {module}::run_observed(&mut arena, &{input}, f),
+            None => {module}::run(&mut arena, &{input}),
+        }};
+        timer.stop();
+        let out = out?;
+        let got = ws.arena.len();
+        let dst = ws.arena.get_mut(..out.len()).ok_or(bsq_runtime::Error::Length {{
+            what: "workspace arena",
+            expected: out.len(),
+            got,
+        }})?;
+        dst.copy_from_slice(out);
+        Ok(dst)
+    }}
+}}"#,
+            name = m.name
+        );
+    }
+    let items: Vec<String> = cases
+        .iter()
+        .map(|c| format!("&{}", ident(&c.name)))
+        .chain(models.iter().map(|m| format!("&{}", camel(&m.module()))))
+        .collect();
     let _ = writeln!(
         s,
         "/// Every case, in order.\npub static ITEMS: [&(dyn bsq_board::suite::Inference + Sync); {}] = [{}];",

@@ -13,10 +13,12 @@ pub mod boards;
 pub mod case;
 pub mod catalog;
 mod emit;
+pub mod models;
 pub mod rng;
 
 pub use boards::{Board, QEMU_BOARDS, board};
 pub use case::{CaseDef, LayerOutput};
+pub use models::ModelDef;
 
 use std::path::{Path, PathBuf};
 
@@ -48,9 +50,74 @@ pub fn select(board: &Board, cases: Vec<CaseDef>) -> Result<Selection, bsq_runti
     Ok((kept, skipped))
 }
 
-/// The suite firmware's cases on `board`: (run, skipped).
-pub fn suite_cases(board: &Board) -> Result<Selection, bsq_runtime::Error> {
-    select(board, catalog::selftest())
+/// What a board's suite firmware runs: kernel self-test cases, then generated models (codegen fixtures),
+/// and what was left out.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// Kernel cases (static data, interpreted).
+    pub cases: Vec<CaseDef>,
+    /// Generated models.
+    pub models: Vec<ModelDef>,
+    /// Left out: (name, reason), cases first.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// One item's expected results on the device (from the host).
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// Item name.
+    pub name: String,
+    /// Whether the device prints the whole output.
+    pub print_out: bool,
+    /// Every layer's output.
+    pub layers: Vec<LayerOutput>,
+}
+
+/// The host results of kernel cases.
+pub fn expected_cases(cases: &[CaseDef]) -> Result<Vec<Expected>, Box<dyn std::error::Error>> {
+    let mut out = Vec::new();
+    for c in cases {
+        let layers = c.run_host().map_err(|e| format!("host run of {}: {e}", c.name))?;
+        out.push(Expected { name: c.name.clone(), print_out: c.print_out, layers });
+    }
+    Ok(out)
+}
+
+impl Suite {
+    /// The host results of every item, in firmware order.
+    pub fn expected(&self) -> Result<Vec<Expected>, Box<dyn std::error::Error>> {
+        let mut out = expected_cases(&self.cases)?;
+        for m in &self.models {
+            let layers = m.run_host().map_err(|e| format!("host run of {}: {e}", m.name))?;
+            out.push(Expected { name: m.name.clone(), print_out: true, layers });
+        }
+        Ok(out)
+    }
+}
+
+/// The suite firmware's content on `board`: the self-test cases that fit, then every codegen fixture whose
+/// flash (cumulative) and RAM (arena + scratch, on the stack beside the cases' static arena) fit the
+/// board's budgets. Skip reasons are codegen's budget messages.
+pub fn suite(board: &Board) -> Result<Suite, Box<dyn std::error::Error>> {
+    let (cases, mut skipped) = select(board, catalog::selftest())?;
+    let mut flash_left = board.flash_budget();
+    let mut static_ram = 0;
+    for c in &cases {
+        flash_left = flash_left.saturating_sub(c.flash_bytes()?);
+        static_ram = static_ram.max(c.ram_bytes()?);
+    }
+    let mut models = Vec::new();
+    for m in models::fixtures()? {
+        let ram_left = board.ram_budget().saturating_sub(static_ram.max(m.compiled.output_len()));
+        match m.report.check_budget(Some(flash_left), Some(ram_left)) {
+            Ok(()) => {
+                flash_left -= m.report.flash_bytes;
+                models.push(m);
+            }
+            Err(e) => skipped.push((m.name.clone(), e.to_string().replace('\n', " "))),
+        }
+    }
+    Ok(Suite { cases, models, skipped })
 }
 
 /// The benchmark firmware's cases on `board`: (run, skipped).
@@ -84,11 +151,26 @@ pub fn build_firmware(krate: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-link-arg=-Tlink.x");
 
-    let (cases, skipped) = suite_cases(board)?;
-    emit::write_suite(&out, "suite", board.machine, &cases, &skipped)?;
+    println!("cargo:rerun-if-changed={}", models::fixtures_dir().display());
+    let suite = suite(board)?;
+    let mut flash_left = board.flash_budget();
+    for c in &suite.cases {
+        flash_left = flash_left.saturating_sub(c.flash_bytes()?);
+    }
+    for m in &suite.models {
+        bsq_codegen::Builder::new(&m.path)
+            .module_name(m.module())
+            .out_dir(&out)
+            .flash_budget(flash_left)
+            .ram_budget(board.ram_budget())
+            .generate()
+            .map_err(|e| format!("{}: {e}", m.path.display()))?;
+        flash_left -= m.report.flash_bytes;
+    }
+    emit::write_suite(&out, "suite", board.machine, &suite.cases, &suite.models, &suite.skipped)?;
     if board.bench {
         let (cases, skipped) = bench_cases(board)?;
-        emit::write_suite(&out, "bench", board.machine, &cases, &skipped)?;
+        emit::write_suite(&out, "bench", board.machine, &cases, &[], &skipped)?;
     }
     Ok(())
 }

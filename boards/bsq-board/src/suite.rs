@@ -18,6 +18,43 @@ pub struct Workspace<'w> {
 /// Called after each layer with `(layer index, layer name, output bytes)`.
 pub type Observer<'o> = &'o mut dyn FnMut(usize, &str, &[u8]);
 
+/// Brackets the measured part of an inference: an implementation of [`Inference`] calls `start` just
+/// before its first layer and `stop` just after its last, so that set-up and copies stay outside.
+pub trait Timer {
+    /// Entering the measured region.
+    fn start(&mut self);
+    /// Leaving the measured region.
+    fn stop(&mut self);
+}
+
+/// A [`Timer`] that measures nothing.
+pub struct NoTimer;
+
+impl Timer for NoTimer {
+    fn start(&mut self) {}
+    fn stop(&mut self) {}
+}
+
+/// The runner's timer: the marker functions around the region, cost-counter readings at both ends.
+struct RegionTimer {
+    region: u32,
+    t0: u64,
+    t1: u64,
+}
+
+impl Timer for RegionTimer {
+    #[inline(always)]
+    fn start(&mut self) {
+        self.t0 = crate::cost::now();
+        marker::bsq_mark_start(self.region);
+    }
+    #[inline(always)]
+    fn stop(&mut self) {
+        marker::bsq_mark_stop(self.region);
+        self.t1 = crate::cost::now();
+    }
+}
+
 /// Something the suite runner can run, time and observe: a kernel [`Case`] or a generated model.
 pub trait Inference {
     /// Name (one name everywhere: fixture, firmware case, golden file).
@@ -26,8 +63,14 @@ pub trait Inference {
     fn macs(&self) -> u64;
     /// Whether to print the whole output (`out=`) or only its checksum.
     fn print_out(&self) -> bool;
-    /// Runs one inference; calls `observe` after every layer if given. Returns the output bytes.
-    fn infer<'w>(&self, ws: &'w mut Workspace<'_>, observe: Option<Observer<'_>>) -> Result<&'w [u8], Error>;
+    /// Runs one inference between `timer.start()` and `timer.stop()`; calls `observe` after every layer
+    /// if given. Returns the output bytes.
+    fn infer<'w>(
+        &self,
+        ws: &'w mut Workspace<'_>,
+        observe: Option<Observer<'_>>,
+        timer: &mut dyn Timer,
+    ) -> Result<&'w [u8], Error>;
 }
 
 /// One layer operation with its constant data.
@@ -118,7 +161,25 @@ impl Inference for Case {
     fn print_out(&self) -> bool {
         self.print_out
     }
-    fn infer<'w>(&self, ws: &'w mut Workspace<'_>, mut observe: Option<Observer<'_>>) -> Result<&'w [u8], Error> {
+    fn infer<'w>(
+        &self,
+        ws: &'w mut Workspace<'_>,
+        mut observe: Option<Observer<'_>>,
+        timer: &mut dyn Timer,
+    ) -> Result<&'w [u8], Error> {
+        timer.start();
+        let result = self.layers_into(ws, &mut observe);
+        timer.stop();
+        result
+    }
+}
+
+impl Case {
+    fn layers_into<'w>(
+        &self,
+        ws: &'w mut Workspace<'_>,
+        observe: &mut Option<Observer<'_>>,
+    ) -> Result<&'w [u8], Error> {
         let half = ws.arena.len() / 2;
         let (a, b) = ws.arena.split_at_mut(half);
         let too_small = |len: usize| Error::Length { what: "arena half", expected: len, got: half };
@@ -160,11 +221,9 @@ pub fn run(
     for (region, item) in items.iter().enumerate() {
         let name = item.name();
         let region = region as u32;
-        let t0 = crate::cost::now();
-        marker::bsq_mark_start(region);
-        let result = item.infer(ws, None);
-        marker::bsq_mark_stop(region);
-        let t1 = crate::cost::now();
+        let mut timer = RegionTimer { region, t0: 0, t1: 0 };
+        let result = item.infer(ws, None, &mut timer);
+        let ticks = timer.t1.wrapping_sub(timer.t0);
         let timed = match result {
             Ok(out) => {
                 if item.print_out() {
@@ -178,9 +237,9 @@ pub fn run(
                 continue;
             }
         };
-        protocol::cost(name, region, t1.wrapping_sub(t0), item.macs());
+        protocol::cost(name, region, ticks, item.macs());
         let mut observe = |i: usize, layer: &str, bytes: &[u8]| protocol::layer(name, i, layer, bytes);
-        match item.infer(ws, Some(&mut observe)) {
+        match item.infer(ws, Some(&mut observe), &mut NoTimer) {
             Ok(out) if (out.len(), bsq_runtime::checksum(out)) == timed => {}
             Ok(_) => {
                 protocol::error(name, &"observed run differs from measured run");
