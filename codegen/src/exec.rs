@@ -113,12 +113,13 @@ impl Executor {
     }
 }
 
+/// A kernel call on one input and the output.
+type KernelFn<'k> = dyn FnMut(&[u8], &mut [u8]) -> Result<(), bsq_runtime::Error> + 'k;
+
 fn run_op(op: &Op, plan: &Plan, input: &[u8], arena: &mut [u8], scratch: &mut [i16]) -> Result<(), bsq_runtime::Error> {
     let out = plan.range(op.output).unwrap_or((0, 0));
     // Borrow the first input and the output: the network input comes from the caller's slice.
-    let with_io = |arena: &mut [u8], f: &mut dyn FnMut(&[u8], &mut [u8]) -> Result<(), bsq_runtime::Error>| match plan
-        .range(op.inputs[0])
-    {
+    let with_io = |arena: &mut [u8], f: &mut KernelFn<'_>| match plan.range(op.inputs[0]) {
         None => f(input, &mut arena[out.0..out.1]),
         Some(r) => {
             let (x, y) = split_in_out(arena, r, out)?;
