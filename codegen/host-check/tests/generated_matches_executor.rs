@@ -67,11 +67,11 @@ fn generated_constants_describe_the_model() {
     use models::resblock as m;
     assert_eq!(m::INPUT_SHAPE, [8, 8, 3]);
     assert_eq!(m::OUTPUT_LEN, 10);
-    assert!(m::OUTPUT_SIGNED);
+    const { assert!(m::OUTPUT_SIGNED) };
     assert_eq!(m::LABELS.len(), 10);
     assert_eq!(m::SCHEME.iter().map(|s| s.1).collect::<Vec<_>>(), [8, 2, 3, 7, 1, 6, 4]);
     assert_eq!(m::LAYER_NAMES.len(), m::NUM_LAYERS);
-    assert!(m::MACS > 0 && m::FLASH_BYTES > 0);
+    const { assert!(m::MACS > 0 && m::FLASH_BYTES > 0) };
 }
 
 #[test]
