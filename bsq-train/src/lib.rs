@@ -1,1 +1,23 @@
-//! BSQ trainer (work in progress).
+//! # bsq-train
+//!
+//! Trains networks with BSQ (bit-level sparsity quantization, ICLR 2021) on the host with Burn and exports
+//! the resulting mixed-precision integer model as a [`bsq_codegen::Artifact`].
+//!
+//! * [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10 readers, and a built-in generated dataset;
+//! * [`bsq`]: bit-plane weights, the group-Lasso regularizer, re-quantization, fixed-scheme QAT;
+//! * [`model`]: MLP, LeNet and ResNet-20 with static activation quantization;
+//! * [`training`]: the hand-written training loop (float → BSQ → finetune), checkpoints, metrics;
+//! * [`export`]: the artifact writer.
+//!
+//! ```no_run
+//! let cfg = bsq_train::training::TrainConfig { out: "bsq-out".into(), ..Default::default() };
+//! let summary = bsq_train::training::train(&cfg).unwrap();
+//! println!("{:.2}% at {:.2} bits", summary.accuracy.fake_quant, summary.avg_bits);
+//! ```
+#![deny(missing_docs)]
+
+pub mod bsq;
+pub mod data;
+pub mod export;
+pub mod model;
+pub mod training;

@@ -1,0 +1,549 @@
+//! BSQ weights: bit-plane parameterization, the bit-level group-Lasso regularizer, re-quantization with
+//! precision adjustment, and fixed-scheme uniform quantization for finetuning.
+//!
+//! A [`QWeight`] is the weight of one quantized layer (conv or dense, or a dense bias), flattened in the
+//! layer's own (Burn) order; the layer reshapes [`QWeight::weight`] to its kernel shape. It is in one of
+//! four [`WMode`]s:
+//!
+//! * `Float`: a plain float tensor (pretraining);
+//! * `Bsq { bits: n }`: two plane tensors `Wp, Wn` of shape `[numel, n]` (bit axis last, MSB first) and a
+//!   trainable scale `s`:
+//!   `w_c = Σ_i (Wp_i − Wn_i)·2^(n−1−i)/(2^n−1)`, `w = s·round(clamp(w_c,−1,1)·(2^n−1))/(2^n−1)`
+//!   with a straight-through rounding (`round` is half away from zero, so this equals the official
+//!   `s·sign(w_c)·round(|clamp(w_c)|·(2^n−1))/(2^n−1)`);
+//! * `Fixed { bits: n }`: a float shadow `w` and the scale `s`, `w_q = s·round(clamp(w/s,−1,1)·(2^n−1))/(2^n−1)`
+//!   with a straight-through rounding (uniform sign-magnitude QAT);
+//! * `Zero`: a 0-bit layer, all weights zero.
+//!
+//! Integer weights are `k = round(clamp(·)·(2^n−1)) ∈ [−(2^n−1), 2^n−1]`, real weight `s·k/(2^n−1)`.
+
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// `ε` inside the group-Lasso square roots.
+pub const GL_EPS: f32 = 1e-8;
+/// Largest weight precision.
+pub const MAX_BITS: u8 = 8;
+
+/// How a [`QWeight`] computes its effective weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "mode", content = "bits", rename_all = "snake_case")]
+pub enum WMode {
+    /// Plain float weights.
+    #[default]
+    Float,
+    /// Bit planes with `n` bits.
+    Bsq(u8),
+    /// Uniform `n`-bit quantization of a float shadow weight.
+    Fixed(u8),
+    /// A 0-bit layer (all zero).
+    Zero,
+}
+
+impl WMode {
+    /// Weight magnitude bits (`32` for float, `0` for zero).
+    pub fn bits(self) -> u8 {
+        match self {
+            WMode::Float => 32,
+            WMode::Bsq(n) | WMode::Fixed(n) => n,
+            WMode::Zero => 0,
+        }
+    }
+}
+
+/// The weight of one quantized layer. See the module documentation.
+#[derive(Module, Debug)]
+pub struct QWeight {
+    /// Float (or shadow) weight `[numel]` (`Float`, `Fixed`).
+    pub w: Option<Param<Tensor<1>>>,
+    /// Positive bit planes `[numel, n]` (`Bsq`).
+    pub wp: Option<Param<Tensor<2>>>,
+    /// Negative bit planes `[numel, n]` (`Bsq`).
+    pub wn: Option<Param<Tensor<2>>>,
+    /// Per-layer scale `[1]`.
+    pub s: Param<Tensor<1>>,
+    /// Current mode.
+    #[module(skip)]
+    pub mode: WMode,
+    /// Number of weights.
+    #[module(skip)]
+    pub numel: usize,
+}
+
+/// Rounds half away from zero, like the integer model and `f32::round`.
+pub fn round_half_away<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clone().sign() * (x.abs() + 0.5).floor()
+}
+
+/// Straight-through rounding: the value of [`round_half_away`], the gradient of the identity.
+pub fn ste_round<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clone() + (round_half_away(x.clone()) - x).detach()
+}
+
+fn param1(v: Vec<f32>, device: &Device) -> Param<Tensor<1>> {
+    let n = v.len();
+    Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), device))
+}
+
+fn param2(v: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Param<Tensor<2>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(v, [rows, cols]), device))
+}
+
+/// Reads a tensor's values to the host.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
+}
+
+fn levels(n: u8) -> f32 {
+    ((1u32 << n) - 1) as f32
+}
+
+/// The integer form of a quantized weight: `k ∈ [−(2^n−1), 2^n−1]`, real weight `scale·k/(2^n−1)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntWeight {
+    /// Magnitude bits.
+    pub bits: u8,
+    /// Scale `s`.
+    pub scale: f32,
+    /// Integers.
+    pub k: Vec<i32>,
+}
+
+impl IntWeight {
+    /// Real values `s·k/(2^n−1)` (all zero for `n = 0`).
+    pub fn real(&self) -> Vec<f32> {
+        if self.bits == 0 {
+            return vec![0.0; self.k.len()];
+        }
+        let l = levels(self.bits);
+        self.k.iter().map(|&k| self.scale * k as f32 / l).collect()
+    }
+}
+
+/// Initial decomposition of float weights into `n`-bit integers: `S = max|W|`,
+/// `k = round(W·(2^n−1)/S)` (an all-zero tensor gives a 0-bit weight).
+pub fn decompose(w: &[f32], n: u8) -> IntWeight {
+    let s = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if s == 0.0 || n == 0 {
+        return IntWeight { bits: 0, scale: 1.0, k: vec![0; w.len()] };
+    }
+    let l = levels(n);
+    IntWeight { bits: n, scale: s, k: w.iter().map(|v| (v * l / s).round() as i32).collect() }
+}
+
+/// Splits integers into sign-separated binary planes `[numel, n]` (MSB first): each element has its bits
+/// in `Wp` or in `Wn`, never both.
+pub fn split_planes(k: &[i32], n: u8) -> (Vec<f32>, Vec<f32>) {
+    let n = n as usize;
+    let mut wp = vec![0f32; k.len() * n];
+    let mut wn = vec![0f32; k.len() * n];
+    for (e, &v) in k.iter().enumerate() {
+        let m = v.unsigned_abs();
+        let dst = if v >= 0 { &mut wp } else { &mut wn };
+        for i in 0..n {
+            if (m >> (n - 1 - i)) & 1 == 1 {
+                dst[e * n + i] = 1.0;
+            }
+        }
+    }
+    (wp, wn)
+}
+
+/// Re-quantization and precision adjustment of bit planes (`[numel, n]` each, values in `[0, 2]`) with
+/// scale `s`:
+///
+/// 1. re-round the summed value `Σ_i (Wp_i − Wn_i)·2^(n−1−i)` to integers `k`;
+/// 2. if some `|k| > 2^n−1`, carry into one extra bit (at most [`MAX_BITS`]; beyond, clamp), rescaling `s`
+///    so that `s·k/(2^n−1)` is unchanged;
+/// 3. drop all-zero MSB planes (`max|k| < 2^(n−1)`) and all-zero LSB planes (all `k` even: `k/2`), each
+///    time rescaling `s` so that every represented value stays the same;
+/// 4. all zero → a 0-bit weight.
+pub fn requantize(wp: &[f32], wn: &[f32], n: u8, s: f32) -> IntWeight {
+    let nn = n as usize;
+    let numel = if nn == 0 { 0 } else { wp.len() / nn };
+    let mut k: Vec<i64> = (0..numel)
+        .map(|e| {
+            let mut acc = 0f64;
+            for i in 0..nn {
+                acc += (wp[e * nn + i] - wn[e * nn + i]) as f64 * (1u64 << (nn - 1 - i)) as f64;
+            }
+            acc.round() as i64
+        })
+        .collect();
+    let mut bits = n;
+    // Real value of one integer step.
+    let mut step = if n == 0 { 0.0 } else { s as f64 / levels(n) as f64 };
+    let max = k.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    if bits > 0 && max > (1u64 << bits) - 1 {
+        if bits < MAX_BITS {
+            bits += 1;
+        }
+        let lim = ((1i64 << bits) - 1) as i64;
+        for v in &mut k {
+            *v = (*v).clamp(-lim, lim);
+        }
+    }
+    if k.iter().all(|&v| v == 0) || bits == 0 {
+        return IntWeight { bits: 0, scale: 1.0, k: vec![0; numel] };
+    }
+    // Drop all-zero LSB planes.
+    while bits > 1 && k.iter().all(|v| v % 2 == 0) {
+        for v in &mut k {
+            *v /= 2;
+        }
+        step *= 2.0;
+        bits -= 1;
+    }
+    // Drop all-zero MSB planes.
+    let max = k.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    while bits > 1 && max < (1u64 << (bits - 1)) {
+        bits -= 1;
+    }
+    IntWeight { bits, scale: (step * ((1u64 << bits) - 1) as f64) as f32, k: k.into_iter().map(|v| v as i32).collect() }
+}
+
+impl QWeight {
+    /// A float weight from values (in the layer's Burn order).
+    pub fn float(values: Vec<f32>, device: &Device) -> Self {
+        let numel = values.len();
+        QWeight {
+            w: Some(param1(values, device)),
+            wp: None,
+            wn: None,
+            s: param1(vec![1.0], device),
+            mode: WMode::Float,
+            numel,
+        }
+    }
+
+    /// A weight in the given integer form, as bit planes (`bsq = true`) or as a fixed-scheme shadow.
+    pub fn from_int(iw: &IntWeight, bsq: bool, device: &Device) -> Self {
+        let numel = iw.k.len();
+        let s = param1(vec![iw.scale], device);
+        if iw.bits == 0 {
+            return QWeight { w: None, wp: None, wn: None, s, mode: WMode::Zero, numel };
+        }
+        if bsq {
+            let (p, n) = split_planes(&iw.k, iw.bits);
+            let b = iw.bits as usize;
+            QWeight {
+                w: None,
+                wp: Some(param2(p, numel, b, device)),
+                wn: Some(param2(n, numel, b, device)),
+                s,
+                mode: WMode::Bsq(iw.bits),
+                numel,
+            }
+        } else {
+            QWeight { w: Some(param1(iw.real(), device)), wp: None, wn: None, s, mode: WMode::Fixed(iw.bits), numel }
+        }
+    }
+
+    /// A placeholder of the right parameter shapes for `mode` (to load a checkpoint into).
+    pub fn placeholder(numel: usize, mode: WMode, device: &Device) -> Self {
+        match mode {
+            WMode::Float => Self::float(vec![0.0; numel], device),
+            WMode::Zero => Self::from_int(&IntWeight { bits: 0, scale: 1.0, k: vec![0; numel] }, false, device),
+            WMode::Bsq(n) => Self::from_int(&IntWeight { bits: n, scale: 1.0, k: vec![1; numel] }, true, device),
+            WMode::Fixed(n) => Self::from_int(&IntWeight { bits: n, scale: 1.0, k: vec![1; numel] }, false, device),
+        }
+    }
+
+    /// The effective (fake-quantized) weight `[numel]`, differentiable with straight-through rounding.
+    pub fn weight(&self) -> Tensor<1> {
+        let s = self.s.val();
+        match self.mode {
+            WMode::Float => self.w.as_ref().expect("float weight").val(),
+            WMode::Zero => Tensor::zeros([self.numel], &s.device()),
+            WMode::Bsq(n) => {
+                let l = levels(n);
+                let coef: Vec<f32> = (0..n).map(|i| (1u32 << (n - 1 - i)) as f32 / l).collect();
+                let dev = s.device();
+                let coef = Tensor::<2>::from_data(TensorData::new(coef, [n as usize, 1]), &dev);
+                let diff = self.wp.as_ref().expect("wp").val() - self.wn.as_ref().expect("wn").val();
+                let wc: Tensor<1> = diff.matmul(coef).reshape([self.numel]);
+                ste_round(wc.clamp(-1.0, 1.0) * l) * (s / l)
+            }
+            WMode::Fixed(n) => {
+                let l = levels(n);
+                let w = self.w.as_ref().expect("shadow weight").val();
+                ste_round((w / s.clone()).clamp(-1.0, 1.0) * l) * (s / l)
+            }
+        }
+    }
+
+    /// Whether it takes part in the regularizer (bit planes).
+    pub fn is_bsq(&self) -> bool {
+        matches!(self.mode, WMode::Bsq(_))
+    }
+
+    /// `B_GL = Σ_b sqrt(ε + Σ (Wp_b² + Wn_b²))` (a `[1]` tensor), or `None` outside BSQ mode.
+    pub fn group_lasso(&self) -> Option<Tensor<1>> {
+        let (wp, wn) = (self.wp.as_ref()?.val(), self.wn.as_ref()?.val());
+        let g = (wp.clone() * wp + wn.clone() * wn).sum_dim(0) + GL_EPS;
+        Some(g.sqrt().sum())
+    }
+
+    /// Clamps bit planes to `[0, 2]` (after an optimizer step), keeping parameter ids and trainability.
+    pub fn clamp_bits(self) -> Self {
+        fn clamp(p: Param<Tensor<2>>) -> Param<Tensor<2>> {
+            p.map(|t| {
+                let rg = t.is_require_grad();
+                let ad = t.is_autodiff();
+                let v = t.inner().clamp(0.0, 2.0);
+                if ad {
+                    let v = Tensor::from_inner(v);
+                    if rg { v.require_grad() } else { v }
+                } else {
+                    v
+                }
+            })
+        }
+        QWeight { wp: self.wp.map(clamp), wn: self.wn.map(clamp), ..self }
+    }
+
+    /// The current integer form: re-quantized planes in BSQ mode (see [`requantize`]), rounded shadow in
+    /// fixed mode, `decompose(·, 8)` of float weights.
+    pub fn int_weight(&self) -> IntWeight {
+        let s = to_vec(self.s.val())[0];
+        match self.mode {
+            WMode::Zero => IntWeight { bits: 0, scale: 1.0, k: vec![0; self.numel] },
+            WMode::Float => decompose(&to_vec(self.w.as_ref().expect("w").val()), MAX_BITS),
+            WMode::Bsq(n) => {
+                let wp = to_vec(self.wp.as_ref().expect("wp").val());
+                let wn = to_vec(self.wn.as_ref().expect("wn").val());
+                requantize(&wp, &wn, n, s)
+            }
+            WMode::Fixed(n) => {
+                let l = levels(n);
+                let w = to_vec(self.w.as_ref().expect("w").val());
+                let k = w.iter().map(|v| ((v / s).clamp(-1.0, 1.0) * l).round() as i32).collect();
+                IntWeight { bits: n, scale: s, k }
+            }
+        }
+    }
+
+    /// Re-quantizes and adjusts precision (BSQ mode): new binary planes with new parameter ids.
+    /// Other modes are returned unchanged.
+    pub fn requantized(self) -> Self {
+        if !self.is_bsq() {
+            return self;
+        }
+        let dev = self.s.device();
+        Self::from_int(&self.int_weight(), true, &dev)
+    }
+
+    /// Switches to the fixed scheme (finetuning): the shadow weight is the current quantized value.
+    pub fn to_fixed(self) -> Self {
+        let dev = self.s.device();
+        match self.mode {
+            WMode::Bsq(_) => Self::from_int(&self.int_weight(), false, &dev),
+            _ => self,
+        }
+    }
+
+    /// Starts BSQ from the current float weights with an 8-bit decomposition.
+    pub fn to_bsq(self, bits: u8) -> Self {
+        let dev = self.s.device();
+        match self.mode {
+            WMode::Float => Self::from_int(&decompose(&to_vec(self.w.as_ref().expect("w").val()), bits), true, &dev),
+            _ => self,
+        }
+    }
+
+    /// Quantizes float weights to a fixed `bits` scheme (e.g. 8-bit layers kept outside BSQ).
+    pub fn to_fixed_bits(self, bits: u8) -> Self {
+        let dev = self.s.device();
+        match self.mode {
+            WMode::Float => Self::from_int(&decompose(&to_vec(self.w.as_ref().expect("w").val()), bits), false, &dev),
+            _ => self,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev() -> Device {
+        Device::flex().autodiff()
+    }
+
+    #[test]
+    fn decompose_and_split_are_exact() {
+        let iw = decompose(&[0.5, -1.0, 0.25, 0.0], 8);
+        assert_eq!(iw.scale, 1.0);
+        assert_eq!(iw.k, vec![128, -255, 64, 0]);
+        let (p, n) = split_planes(&[5, -3], 3);
+        assert_eq!(p, vec![1., 0., 1., 0., 0., 0.]);
+        assert_eq!(n, vec![0., 0., 0., 0., 1., 1.]);
+    }
+
+    #[test]
+    fn bsq_forward_and_ste_gradients_match_hand_computation() {
+        let d = dev();
+        // n = 2: w_c = (2·(wp0−wn0) + (wp1−wn1)) / 3, s = 0.6.
+        let q = QWeight {
+            w: None,
+            wp: Some(param2(vec![1.0, 0.4, 0.0, 0.0], 2, 2, &d)),
+            wn: Some(param2(vec![0.0, 0.0, 0.0, 1.0], 2, 2, &d)),
+            s: param1(vec![0.6], &d),
+            mode: WMode::Bsq(2),
+            numel: 2,
+        };
+        let w = q.weight();
+        // e0: (2 + 0.4) = 2.4 → round 2 → 0.6·2/3 = 0.4 ; e1: −1 → 0.6·(−1)/3 = −0.2
+        let v = to_vec(w.clone());
+        assert!((v[0] - 0.4).abs() < 1e-6 && (v[1] + 0.2).abs() < 1e-6, "{v:?}");
+        // L = 1·w0 + 2·w1: dL/dwp[e,i] = c_e·s·2^(1−i)/3 ; dL/ds = Σ c_e·k_e/3 = (2 − 2)/3 = 0.
+        let g = (w * Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &d)).sum().backward();
+        let gp = to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap());
+        let gn = to_vec(q.wn.as_ref().unwrap().val().grad(&g).unwrap());
+        let gs = to_vec(q.s.val().grad(&g).unwrap());
+        let e = [0.4f32, 0.2, 0.8, 0.4];
+        for i in 0..4 {
+            assert!((gp[i] - e[i]).abs() < 1e-6, "gp {gp:?}");
+            assert!((gn[i] + e[i]).abs() < 1e-6, "gn {gn:?}");
+        }
+        assert!(gs[0].abs() < 1e-6, "gs {gs:?}");
+    }
+
+    #[test]
+    fn ste_gradient_is_zero_outside_the_clamp() {
+        let d = dev();
+        let q = QWeight {
+            w: None,
+            wp: Some(param2(vec![2.0, 2.0], 1, 2, &d)),
+            wn: Some(param2(vec![0.0, 0.0], 1, 2, &d)),
+            s: param1(vec![1.0], &d),
+            mode: WMode::Bsq(2),
+            numel: 1,
+        };
+        let w = q.weight();
+        assert!((to_vec(w.clone())[0] - 1.0).abs() < 1e-6);
+        let g = w.sum().backward();
+        assert_eq!(to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap()), vec![0.0, 0.0]);
+        // dL/ds = k/(2^n−1) = 1.
+        assert!((to_vec(q.s.val().grad(&g).unwrap())[0] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn group_lasso_value_and_gradient() {
+        let d = dev();
+        let q = QWeight {
+            w: None,
+            wp: Some(param2(vec![3.0, 0.0, 0.0, 1.0], 2, 2, &d)),
+            wn: Some(param2(vec![0.0, 0.0, 4.0, 0.0], 2, 2, &d)),
+            s: param1(vec![1.0], &d),
+            mode: WMode::Bsq(2),
+            numel: 2,
+        };
+        // plane 0: sqrt(ε + 9 + 16) = 5 ; plane 1: sqrt(ε + 1) = 1 → 6.
+        let r = q.group_lasso().unwrap();
+        assert!((to_vec(r.clone())[0] - 6.0).abs() < 1e-5);
+        let g = r.backward();
+        let gp = to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap());
+        let gn = to_vec(q.wn.as_ref().unwrap().val().grad(&g).unwrap());
+        // d/dx sqrt(Σx²) = x / norm.
+        let want_p = [0.6, 0.0, 0.0, 1.0];
+        let want_n = [0.0, 0.0, 0.8, 0.0];
+        for i in 0..4 {
+            assert!((gp[i] - want_p[i]).abs() < 1e-5 && (gn[i] - want_n[i]).abs() < 1e-5, "{gp:?} {gn:?}");
+        }
+    }
+
+    #[test]
+    fn clamp_bits_keeps_ids_and_trainability() {
+        let d = dev();
+        let q = QWeight {
+            w: None,
+            wp: Some(param2(vec![-0.5, 2.5], 1, 2, &d)),
+            wn: Some(param2(vec![1.0, 0.3], 1, 2, &d)),
+            s: param1(vec![1.0], &d),
+            mode: WMode::Bsq(2),
+            numel: 1,
+        };
+        let id = q.wp.as_ref().unwrap().id;
+        let q = q.clamp_bits();
+        assert_eq!(q.wp.as_ref().unwrap().id, id);
+        assert_eq!(to_vec(q.wp.as_ref().unwrap().val()), vec![0.0, 2.0]);
+        assert!(q.wp.as_ref().unwrap().val().is_require_grad());
+        let g = q.weight().sum().backward();
+        assert!(q.wp.as_ref().unwrap().val().grad(&g).is_some());
+    }
+
+    fn check_same_values(before: &[f32], after: &IntWeight) {
+        let r = after.real();
+        for (a, b) in before.iter().zip(&r) {
+            assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "{before:?} vs {r:?}");
+        }
+    }
+
+    #[test]
+    fn requantize_carries_into_an_extra_bit() {
+        // n = 2, s = 3 (step 1): planes [2, 2] → 2·2 + 2 = 6 > 3 → 3 bits, k = 6, value 6.
+        let iw = requantize(&[2.0, 2.0, 0.0, 1.0], &[0.0; 4], 2, 3.0);
+        // 6 and 1: no LSB drop (1 is odd), no MSB drop (6 ≥ 4).
+        assert_eq!(iw.bits, 3);
+        assert_eq!(iw.k, vec![6, 1]);
+        assert!((iw.scale - 7.0).abs() < 1e-6);
+        check_same_values(&[6.0, 1.0], &iw);
+    }
+
+    #[test]
+    fn requantize_at_8_bits_clamps_instead_of_carrying() {
+        let mut wp = vec![1.0; 8];
+        wp[0] = 2.0;
+        let iw = requantize(&wp, &[0.0; 8], 8, 255.0);
+        assert_eq!(iw.bits, 8);
+        assert_eq!(iw.k, vec![255]);
+    }
+
+    #[test]
+    fn dropping_msb_and_lsb_planes_keeps_values() {
+        // n = 4, s = 15 (step 1): k = [4, −2, 0] → LSB drop: [2, −1, 0] at 3 bits, step 2 → MSB drop: 2 bits.
+        let (p, n) = split_planes(&[4, -2, 0], 4);
+        let before = IntWeight { bits: 4, scale: 15.0, k: vec![4, -2, 0] }.real();
+        let iw = requantize(&p, &n, 4, 15.0);
+        assert_eq!(iw.bits, 2);
+        assert_eq!(iw.k, vec![2, -1, 0]);
+        check_same_values(&before, &iw);
+        // Fractional planes are re-rounded: 0.6 + 0.3·… → integers.
+        let iw = requantize(&[0.6, 0.0, 0.0, 0.9], &[0.0, 0.0, 0.0, 0.0], 2, 3.0);
+        assert_eq!(iw.k, vec![1, 1]);
+        assert_eq!(iw.bits, 1);
+        check_same_values(&[1.0, 1.0], &iw);
+    }
+
+    #[test]
+    fn all_zero_planes_give_a_0_bit_layer() {
+        let iw = requantize(&[0.2, 0.1, 0.0, 0.3], &[0.1, 0.0, 0.2, 0.0], 2, 1.0);
+        assert_eq!(iw.bits, 0);
+        assert_eq!(iw.k, vec![0, 0]);
+        let d = dev();
+        let q = QWeight::from_int(&iw, true, &d);
+        assert_eq!(q.mode, WMode::Zero);
+        assert_eq!(to_vec(q.weight()), vec![0.0, 0.0]);
+        assert!(q.group_lasso().is_none());
+    }
+
+    #[test]
+    fn requantized_weight_gets_new_parameter_ids_and_same_forward() {
+        let d = dev();
+        let q = QWeight::float(vec![0.3, -0.7, 0.05, 0.0], &d).to_bsq(8);
+        let before = to_vec(q.weight());
+        let id = q.wp.as_ref().unwrap().id;
+        let q2 = q.requantized();
+        assert_ne!(q2.wp.as_ref().unwrap().id, id);
+        let after = to_vec(q2.weight());
+        for (a, b) in before.iter().zip(&after) {
+            assert!((a - b).abs() < 1e-6, "{before:?} {after:?}");
+        }
+        let f = q2.to_fixed();
+        let fixed = to_vec(f.weight());
+        for (a, b) in before.iter().zip(&fixed) {
+            assert!((a - b).abs() < 1e-6, "{before:?} {fixed:?}");
+        }
+    }
+}

@@ -1,0 +1,739 @@
+//! The training loop: float pretraining (or a loaded float model) → BSQ with re-quantization every `K`
+//! epochs and at the end → finetuning with the scheme fixed → calibration, evaluation and export.
+//!
+//! Hand-written (not Burn's `Learner`): the model and the optimizer change at every re-quantization.
+//! Seeded and reproducible; per-epoch metrics in `metrics.jsonl`; checkpoints (`ckpt/model.bpk` + the
+//! scheme in `ckpt/state.json`) are written atomically after every epoch and `resume` continues from them.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
+};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::bsq::{MAX_BITS, QWeight, WMode, to_vec};
+use crate::data::{self, Dataset, DatasetKind, Rng};
+use crate::model::{Arch, Ctx, LeNet, Mlp, QModel, ResNet20, apply_scheme, map_q};
+
+/// Errors of training and export.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// Dataset problem.
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    /// File I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A checkpoint could not be saved or loaded.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The artifact was rejected.
+    #[error("artifact: {0}")]
+    Artifact(#[from] bsq_codegen::ArtifactError),
+    /// Invalid configuration.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.to_path_buf(), source }
+}
+
+/// Optimizer choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimKind {
+    /// SGD, momentum 0.9, weight decay 1e-4 (the official recipe).
+    Sgd,
+    /// Adam.
+    Adam,
+}
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Architecture.
+    pub model: Arch,
+    /// Dataset name (`builtin`, `mnist`, `fashion`, `cifar10`).
+    pub dataset: String,
+    /// Data directory (else `BSQ_DATA_DIR`).
+    pub data_dir: Option<PathBuf>,
+    /// Generated training images for `builtin`.
+    pub builtin_size: usize,
+    /// Use at most this many training images (0 = all).
+    pub train_limit: usize,
+    /// Use at most this many test images (0 = all).
+    pub test_limit: usize,
+    /// Regularization strength α.
+    pub alpha: f64,
+    /// Float pretraining epochs.
+    pub epochs_float: usize,
+    /// BSQ epochs.
+    pub epochs_bsq: usize,
+    /// Finetuning epochs.
+    pub epochs_finetune: usize,
+    /// Re-quantize every this many BSQ epochs (and always after the last one).
+    pub requant_every: usize,
+    /// Activation bits.
+    pub act_bits: u8,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Optimizer.
+    pub optim: OptimKind,
+    /// Learning rate of float pretraining.
+    pub lr: f64,
+    /// Learning rate of the BSQ phase.
+    pub lr_bsq: f64,
+    /// Learning rate of finetuning.
+    pub lr_finetune: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Continue from `out/ckpt`.
+    pub resume: bool,
+    /// Start from this float checkpoint (`.bpk` of the same architecture) instead of pretraining.
+    pub pretrained: Option<PathBuf>,
+    /// Write the summary JSON here too.
+    pub summary_json: Option<PathBuf>,
+    /// Print progress.
+    pub verbose: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            model: Arch::Lenet,
+            dataset: "builtin".into(),
+            data_dir: None,
+            builtin_size: 4000,
+            train_limit: 0,
+            test_limit: 0,
+            alpha: 5e-3,
+            epochs_float: 1,
+            epochs_bsq: 2,
+            epochs_finetune: 1,
+            requant_every: 1,
+            act_bits: 4,
+            batch_size: 64,
+            optim: OptimKind::Adam,
+            lr: 1e-3,
+            lr_bsq: 1e-3,
+            lr_finetune: 5e-4,
+            seed: 1,
+            out: "bsq-out".into(),
+            resume: false,
+            pretrained: None,
+            summary_json: None,
+            verbose: true,
+        }
+    }
+}
+
+/// Training phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Float pretraining.
+    Float,
+    /// BSQ.
+    Bsq,
+    /// Fixed-scheme finetuning.
+    Finetune,
+    /// Finished.
+    Done,
+}
+
+/// Checkpoint state saved beside `model.bpk`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CkptState {
+    /// Phase of the next epoch.
+    pub phase: Phase,
+    /// Epochs done in that phase.
+    pub epoch: usize,
+    /// Per quantized weight: name and mode (the shapes to rebuild before loading).
+    pub scheme: Vec<(String, WMode)>,
+    /// Float test accuracy (once measured).
+    pub float_acc: Option<f64>,
+    /// Signed quantization scales.
+    pub signed_scales: Vec<f32>,
+    /// The configuration of the run.
+    pub config: TrainConfig,
+}
+
+/// Accuracies in percent on the held-out split.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Accuracies {
+    /// Float model (after pretraining).
+    pub float: Option<f64>,
+    /// Fake-quant evaluation of the final model.
+    pub fake_quant: f64,
+    /// Exported integer model on the host executor.
+    pub integer: Option<f64>,
+}
+
+/// One row of the scheme.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LayerBits {
+    /// Layer name.
+    pub layer: String,
+    /// Weights.
+    pub params: usize,
+    /// Magnitude bits.
+    pub bits: u8,
+    /// Packed bytes `ceil(params·(n+1)/8)` (0 for 0-bit layers).
+    pub bytes: usize,
+    /// Counted in the BSQ compression (ResNet downsample convs are not).
+    pub counted: bool,
+}
+
+/// Final report of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// Model.
+    pub model: String,
+    /// Dataset and split.
+    pub dataset: String,
+    /// α.
+    pub alpha: f64,
+    /// Accuracies.
+    pub accuracy: Accuracies,
+    /// Average magnitude bits `Σ params·n / Σ params` (counted layers).
+    pub avg_bits: f64,
+    /// Average stored bits including the sign (`n+1` for `n > 0`).
+    pub avg_stored_bits: f64,
+    /// `32·#params / Σ params·n`.
+    pub compression: f64,
+    /// Quantized parameters (counted).
+    pub params: usize,
+    /// Per-layer bits.
+    pub layers: Vec<LayerBits>,
+    /// Wall time of this invocation in seconds.
+    pub wall_s: f64,
+    /// The artifact path.
+    pub artifact: PathBuf,
+}
+
+/// Per-epoch metrics (one JSON line each).
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochMetrics {
+    /// Phase.
+    pub phase: Phase,
+    /// Epoch within the phase (1-based).
+    pub epoch: usize,
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Mean regularizer `R` (BSQ phase).
+    pub reg: f64,
+    /// Training accuracy (percent, on the fly).
+    pub train_acc: f64,
+    /// Test accuracy (float in the float phase, fake-quant after).
+    pub test_acc: f64,
+    /// Average magnitude bits of the counted layers.
+    pub avg_bits: f64,
+    /// Learning rate.
+    pub lr: f64,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// The scheme of a model: `(name, numel, bits, counted)`.
+pub fn scheme_of<M: QModel>(m: &mut M) -> Vec<(String, usize, u8, bool)> {
+    let mut v = Vec::new();
+    m.visit_q(&mut |name, q, counted| v.push((name.to_string(), q.numel, q.mode.bits(), counted)));
+    v
+}
+
+/// `(Σ params, Σ params·n)` over counted layers.
+pub fn bit_totals(scheme: &[(String, usize, u8, bool)]) -> (usize, usize) {
+    scheme.iter().filter(|s| s.3).fold((0, 0), |(p, b), s| (p + s.1, b + s.1 * s.2 as usize))
+}
+
+/// BSQ compression `32·#params / Σ params·n`.
+pub fn compression(params_bits: &[(usize, u8)]) -> f64 {
+    let p: usize = params_bits.iter().map(|x| x.0).sum();
+    let b: usize = params_bits.iter().map(|x| x.0 * x.1 as usize).sum();
+    32.0 * p as f64 / b.max(1) as f64
+}
+
+/// Builds an input batch `[B, C, H, W]` (values `x/255`) and labels, with optional CIFAR augmentation
+/// (random crop with 4-pixel zero padding and horizontal flip).
+pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let [h, w, c] = ds.shape;
+    let n = h * w * c;
+    let mut buf = vec![0f32; idx.len() * n];
+    let mut aug = augment;
+    for (b, &i) in idx.iter().enumerate() {
+        let img = ds.image(i);
+        let dst = &mut buf[b * n..(b + 1) * n];
+        match aug.as_deref_mut() {
+            None => {
+                for (d, &s) in dst.iter_mut().zip(img) {
+                    *d = s as f32 / 255.0;
+                }
+            }
+            Some(rng) => {
+                let dy = rng.below(9) as isize - 4;
+                let dx = rng.below(9) as isize - 4;
+                let flip = rng.below(2) == 1;
+                for y in 0..h {
+                    for x in 0..w {
+                        let sy = y as isize + dy;
+                        let sx0 = if flip { (w - 1 - x) as isize } else { x as isize };
+                        let sx = sx0 + dx;
+                        if sy < 0 || sy >= h as isize || sx < 0 || sx >= w as isize {
+                            continue;
+                        }
+                        for ch in 0..c {
+                            dst[(y * w + x) * c + ch] = img[(sy as usize * w + sx as usize) * c + ch] as f32 / 255.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(buf, [idx.len(), h, w, c]), device).permute([0, 3, 1, 2]);
+    let labels: Vec<i64> = idx.iter().map(|&i| ds.labels[i] as i64).collect();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
+    (x, y)
+}
+
+/// Top-1 accuracy (percent) of a model on a dataset, in evaluation mode (BatchNorm running statistics).
+pub fn evaluate<M: QModel>(model: &M, ds: &Dataset, quant: bool, scales: &[f32], device: &Device) -> f64 {
+    let m = model.valid();
+    let dev = device.clone().inner();
+    let mut right = 0usize;
+    let idx: Vec<usize> = (0..ds.len()).collect();
+    for chunk in idx.chunks(500) {
+        let (x, y) = batch(ds, chunk, None, &dev);
+        let mut ctx = Ctx::eval(quant, scales);
+        let pred = m.forward(x, &mut ctx).argmax(1).reshape([chunk.len()]);
+        let eq = pred.equal(y).int().sum();
+        right += eq.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default()[0] as usize;
+    }
+    100.0 * right as f64 / ds.len().max(1) as f64
+}
+
+/// Calibrates on up to `n` training images: returns the signed points' scales (`max|y|/127`) and the
+/// unsigned activations' mean 99.9th percentiles.
+pub fn calibrate<M: QModel>(model: &M, ds: &Dataset, quant: bool, n: usize, device: &Device) -> (Vec<f32>, Vec<f32>) {
+    let m = model.valid();
+    let dev = device.clone().inner();
+    let mut ctx = Ctx::calibration(quant);
+    let idx: Vec<usize> = (0..ds.len().min(n)).collect();
+    for chunk in idx.chunks(256) {
+        let (x, _) = batch(ds, chunk, None, &dev);
+        let _ = m.forward(x, &mut ctx);
+    }
+    let scales = ctx.maxes.iter().map(|m| (m / 127.0).max(1e-6)).collect();
+    let acts = ctx.act_obs.iter().map(|v| v.iter().sum::<f32>() / v.len().max(1) as f32).collect();
+    (scales, acts)
+}
+
+fn make_optim(kind: OptimKind) -> ModuleOptimizer {
+    match kind {
+        OptimKind::Adam => AdamConfig::new().init(),
+        OptimKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
+            .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
+            .init(),
+    }
+}
+
+/// Writes bytes atomically (temporary file + rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn save_model<M: QModel>(model: &M, path: &Path) -> Result<(), TrainError> {
+    let tmp = path.with_extension("bpk.tmp");
+    model.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn load_model<M: QModel>(model: M, path: &Path) -> Result<M, TrainError> {
+    model.try_load_file(path).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+}
+
+fn modes_of<M: QModel>(m: &mut M) -> Vec<(String, WMode)> {
+    let mut v = Vec::new();
+    m.visit_q(&mut |name, q, _| v.push((name.to_string(), q.mode)));
+    v
+}
+
+/// Runs a whole training job as configured; writes everything into `cfg.out`.
+pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
+    let device = Device::flex().autodiff();
+    let kind: DatasetKind = cfg.dataset.parse()?;
+    let mut splits = data::load(kind, cfg.data_dir.as_deref(), cfg.seed, cfg.builtin_size)?;
+    if cfg.train_limit > 0 {
+        splits.train = splits.train.take(cfg.train_limit);
+        splits.description += &format!(", first {} train", splits.train.len());
+    }
+    if cfg.test_limit > 0 {
+        splits.test = splits.test.take(cfg.test_limit);
+        splits.description += &format!(", first {} test", splits.test.len());
+    }
+    let shape = splits.train.shape;
+    let classes = splits.train.num_classes;
+    if cfg.act_bits == 0 || cfg.act_bits > 8 {
+        return Err(TrainError::Config(format!("--act-bits {} not in 1..=8", cfg.act_bits)));
+    }
+    match cfg.model {
+        Arch::Mlp => run(cfg, &splits, Mlp::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device),
+        Arch::Lenet => {
+            if shape[0] < 16 || shape[1] < 16 {
+                return Err(TrainError::Config(format!("lenet needs images of at least 16x16, got {shape:?}")));
+            }
+            run(cfg, &splits, LeNet::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device)
+        }
+        Arch::Resnet20 => run(cfg, &splits, ResNet20::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device),
+    }
+}
+
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(verbose: bool, len: usize, msg: String) -> Self {
+        let bar = (verbose && std::io::stderr().is_terminal()).then(|| {
+            let b = indicatif::ProgressBar::new(len as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches, ETA {eta} ({per_sec})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b.set_message(msg);
+            b
+        });
+        Progress { bar }
+    }
+    fn inc(&self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn lr_at(base: f64, phase: Phase, epoch: usize, total: usize) -> f64 {
+    match phase {
+        // Cosine decay over the phase for float and finetune; constant for BSQ (the official recipe keeps
+        // the BSQ learning rate high so that bits can move).
+        Phase::Float | Phase::Finetune if total > 1 => {
+            base * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / total as f64).cos()))
+        }
+        _ => base,
+    }
+}
+
+fn run<M: QModel>(
+    cfg: &TrainConfig,
+    splits: &data::Splits,
+    mut model: M,
+    device: &Device,
+) -> Result<Summary, TrainError> {
+    let t0 = Instant::now();
+    let out = cfg.out.clone();
+    let ckdir = out.join("ckpt");
+    std::fs::create_dir_all(&ckdir).map_err(io_err(&ckdir))?;
+    let state_path = ckdir.join("state.json");
+    let model_path = ckdir.join("model.bpk");
+    let metrics_path = out.join("metrics.jsonl");
+    device.seed(cfg.seed);
+
+    let mut state = CkptState {
+        phase: Phase::Float,
+        epoch: 0,
+        scheme: modes_of(&mut model),
+        float_acc: None,
+        signed_scales: Vec::new(),
+        config: cfg.clone(),
+    };
+    if cfg.resume && state_path.exists() {
+        let text = std::fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
+        state = serde_json::from_str(&text)
+            .map_err(|e| TrainError::Checkpoint { path: state_path.clone(), message: e.to_string() })?;
+        model = load_model(apply_scheme(model, &state.scheme), &model_path)?;
+        log(cfg, &format!("resumed from {} ({:?} epoch {})", ckdir.display(), state.phase, state.epoch));
+    } else {
+        if metrics_path.exists() {
+            std::fs::remove_file(&metrics_path).map_err(io_err(&metrics_path))?;
+        }
+        if let Some(p) = &cfg.pretrained {
+            model = load_model(model, p)?;
+            state.phase = Phase::Bsq;
+            log(cfg, &format!("loaded float model {}", p.display()));
+        }
+    }
+
+    let (mut p_total, _) = bit_totals(&scheme_of(&mut model));
+    p_total = p_total.max(1);
+    let augment = splits.train.shape == [32, 32, 3];
+    let mut optim = make_optim(cfg.optim);
+    let ce = CrossEntropyLossConfig::new().init(device);
+
+    while state.phase != Phase::Done {
+        let (total, base_lr) = match state.phase {
+            Phase::Float => (cfg.epochs_float, cfg.lr),
+            Phase::Bsq => (cfg.epochs_bsq, cfg.lr_bsq),
+            Phase::Finetune => (cfg.epochs_finetune, cfg.lr_finetune),
+            Phase::Done => unreachable!(),
+        };
+        if state.epoch == 0 {
+            model = enter_phase(cfg, &mut state, model, &splits.train, splits, device)?;
+            optim = make_optim(cfg.optim);
+        }
+        if state.epoch >= total {
+            state.phase = next_phase(state.phase);
+            state.epoch = 0;
+            continue;
+        }
+        // Deterministic shuffling per (phase, epoch), so a resumed run sees the same order.
+        let mut rng = Rng(cfg.seed ^ ((state.phase as u64) << 32) ^ state.epoch as u64);
+        let te = Instant::now();
+        let quant = state.phase != Phase::Float;
+        let bsq = state.phase == Phase::Bsq;
+        let lr = lr_at(base_lr, state.phase, state.epoch, total);
+        let mut order: Vec<usize> = (0..splits.train.len()).collect();
+        rng.shuffle(&mut order);
+        let nb = order.len().div_ceil(cfg.batch_size);
+        let prog = Progress::new(cfg.verbose, nb, format!("{:?} {}/{}", state.phase, state.epoch + 1, total));
+        let (mut sum_loss, mut sum_reg, mut right, mut seen) = (0f64, 0f64, 0usize, 0usize);
+        let mut aug_rng = Rng(rng.next_u64());
+        for chunk in order.chunks(cfg.batch_size) {
+            let (x, y) = batch(&splits.train, chunk, augment.then_some(&mut aug_rng), device);
+            let mut ctx = Ctx::train(quant);
+            let logits = model.forward(x, &mut ctx);
+            let pred = logits.clone().detach().argmax(1).reshape([chunk.len()]);
+            right += to_i64(pred.equal(y.clone()).int().sum()) as usize;
+            seen += chunk.len();
+            let mut loss = ce.forward(logits, y);
+            sum_loss += to_vec(loss.clone().inner())[0] as f64;
+            if bsq && cfg.alpha > 0.0 {
+                let r = regularizer(&mut model, p_total);
+                if let Some(r) = r {
+                    sum_reg += to_vec(r.clone().inner())[0] as f64;
+                    loss = loss + r * cfg.alpha as f32;
+                }
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            model = model.clamp_params();
+            prog.inc();
+        }
+        prog.finish();
+        state.epoch += 1;
+        // Re-quantize every K BSQ epochs and after the last one.
+        if bsq && (state.epoch % cfg.requant_every.max(1) == 0 || state.epoch == total) {
+            model = map_q(model, &mut |_, q: QWeight, _| q.requantized());
+            optim = make_optim(cfg.optim);
+        }
+        let scales = if quant { calibrate(&model, &splits.train, true, 1024, device).0 } else { Vec::new() };
+        let test_acc = evaluate(&model, &splits.test, quant, &scales, device);
+        state.signed_scales = scales;
+        let (p, b) = bit_totals(&scheme_of(&mut model));
+        let m = EpochMetrics {
+            phase: state.phase,
+            epoch: state.epoch,
+            loss: sum_loss / nb as f64,
+            reg: sum_reg / nb as f64,
+            train_acc: 100.0 * right as f64 / seen.max(1) as f64,
+            test_acc,
+            avg_bits: b as f64 / p.max(1) as f64,
+            lr,
+            seconds: te.elapsed().as_secs_f64(),
+        };
+        log(
+            cfg,
+            &format!(
+                "{:?} epoch {}/{}: loss {:.4} reg {:.3} train {:.2}% test {:.2}% avg bits {:.3} ({:.1}s, total {:.0}s)",
+                m.phase,
+                m.epoch,
+                total,
+                m.loss,
+                m.reg,
+                m.train_acc,
+                m.test_acc,
+                m.avg_bits,
+                m.seconds,
+                t0.elapsed().as_secs_f64()
+            ),
+        );
+        append_line(&metrics_path, &serde_json::to_string(&m).unwrap_or_default())?;
+        if state.phase == Phase::Float && state.epoch == total {
+            state.float_acc = Some(test_acc);
+            save_model(&model, &ckdir.join("float.bpk"))?;
+        }
+        state.scheme = modes_of(&mut model);
+        save_model(&model, &model_path)?;
+        write_atomic(&state_path, serde_json::to_string_pretty(&state).unwrap_or_default().as_bytes())?;
+    }
+
+    // Final calibration, evaluation and export.
+    let (scales, _) = calibrate(&model, &splits.train, true, 2048, device);
+    let fq = evaluate(&model, &splits.test, true, &scales, device);
+    let mut artifact = crate::export::artifact(&model, &scales, splits, cfg, state.float_acc, fq);
+    let integer = integer_accuracy(&artifact, &splits.test);
+    artifact.provenance.accuracy.integer = integer;
+    let art_path = out.join("model.bsq.json");
+    artifact.save(&art_path)?;
+
+    let scheme = scheme_of(&mut model);
+    let (p, b) = bit_totals(&scheme);
+    let stored: usize = scheme.iter().filter(|s| s.3 && s.2 > 0).map(|s| s.1 * (s.2 as usize + 1)).sum();
+    let layers: Vec<LayerBits> = scheme
+        .iter()
+        .map(|(n, params, bits, counted)| LayerBits {
+            layer: n.clone(),
+            params: *params,
+            bits: *bits,
+            bytes: if *bits == 0 { 0 } else { (params * (*bits as usize + 1)).div_ceil(8) },
+            counted: *counted,
+        })
+        .collect();
+    let summary = Summary {
+        model: cfg.model.to_string(),
+        dataset: splits.description.clone(),
+        alpha: cfg.alpha,
+        accuracy: Accuracies { float: state.float_acc, fake_quant: fq, integer },
+        avg_bits: b as f64 / p.max(1) as f64,
+        avg_stored_bits: stored as f64 / p.max(1) as f64,
+        compression: 32.0 * p as f64 / b.max(1) as f64,
+        params: p,
+        layers,
+        wall_s: t0.elapsed().as_secs_f64(),
+        artifact: art_path,
+    };
+    write_atomic(&out.join("scheme.txt"), scheme_table(&summary).as_bytes())?;
+    let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    if let Some(p) = &cfg.summary_json {
+        write_atomic(p, json.as_bytes())?;
+    }
+    Ok(summary)
+}
+
+fn to_i64(t: Tensor<1, Int>) -> i64 {
+    t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default().first().copied().unwrap_or(0)
+}
+
+/// `R = Σ_l (#params_l·n_l/#params_total)·B_GL(l)` over the counted BSQ layers.
+pub fn regularizer<M: QModel>(model: &mut M, p_total: usize) -> Option<Tensor<1>> {
+    let mut r: Option<Tensor<1>> = None;
+    model.visit_q(&mut |_, q, counted| {
+        if !counted {
+            return;
+        }
+        if let (WMode::Bsq(n), Some(g)) = (q.mode, q.group_lasso()) {
+            let t = g * (q.numel as f32 * n as f32 / p_total as f32);
+            r = Some(match r.take() {
+                Some(acc) => acc + t,
+                None => t,
+            });
+        }
+    });
+    r
+}
+
+fn next_phase(p: Phase) -> Phase {
+    match p {
+        Phase::Float => Phase::Bsq,
+        Phase::Bsq => Phase::Finetune,
+        Phase::Finetune | Phase::Done => Phase::Done,
+    }
+}
+
+/// Converts the model at the start of a phase.
+fn enter_phase<M: QModel>(
+    cfg: &TrainConfig,
+    state: &mut CkptState,
+    mut model: M,
+    train: &Dataset,
+    splits: &data::Splits,
+    device: &Device,
+) -> Result<M, TrainError> {
+    match state.phase {
+        Phase::Float | Phase::Done => Ok(model),
+        Phase::Bsq => {
+            if state.float_acc.is_none() {
+                state.float_acc = Some(evaluate(&model, &splits.test, false, &[], device));
+            }
+            // Initial PACT clips from the float model's activations.
+            let (_, acts) = calibrate(&model, train, false, 1024, device);
+            let mut i = 0;
+            model.visit_acts(&mut |a| {
+                if let Some(&c) = acts.get(i) {
+                    let c = c.max(1e-2);
+                    let dev = a.clip.device();
+                    a.clip = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vec![c], [1]), &dev));
+                }
+                i += 1;
+            });
+            let bsq = cfg.epochs_bsq > 0;
+            Ok(map_q(model, &mut |_, q, counted| {
+                if counted && bsq { q.to_bsq(MAX_BITS) } else { q.to_fixed_bits(MAX_BITS) }
+            }))
+        }
+        Phase::Finetune => Ok(map_q(model, &mut |_, q, _| q.to_fixed())),
+    }
+}
+
+fn append_line(path: &Path, line: &str) -> Result<(), TrainError> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io_err(path))?;
+    writeln!(f, "{line}").map_err(io_err(path))
+}
+
+fn log(cfg: &TrainConfig, msg: &str) {
+    if cfg.verbose {
+        eprintln!("{msg}");
+    }
+}
+
+/// The scheme table (`scheme.txt`).
+pub fn scheme_table(s: &Summary) -> String {
+    let mut t = format!("{:<24} {:>10} {:>5} {:>10}\n", "layer", "params", "bits", "bytes");
+    for l in &s.layers {
+        t += &format!(
+            "{:<24} {:>10} {:>5} {:>10}{}\n",
+            l.layer,
+            l.params,
+            l.bits,
+            l.bytes,
+            if l.counted { "" } else { "  (not counted)" }
+        );
+    }
+    t += &format!(
+        "total {} params, avg {:.3} bits ({:.3} stored incl. sign), compression {:.3}x\n",
+        s.params, s.avg_bits, s.avg_stored_bits, s.compression
+    );
+    t
+}
+
+/// Integer accuracy of an artifact on the host executor (percent), if it compiles.
+pub fn integer_accuracy(artifact: &bsq_codegen::Artifact, test: &Dataset) -> Option<f64> {
+    let mut ex = bsq_codegen::Executor::new(artifact).ok()?;
+    ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize))).ok()
+}
