@@ -351,6 +351,10 @@ fn lower_affine(a: &Affine<'_>) -> Result<AffineLowered, CodegenError> {
     let mut packed = vec![0u8; bsq_runtime::pack::packed_len(n, a.channels, a.row_len).unwrap_or(0)];
     bsq_runtime::pack::pack(n, a.row_len, &a.weight.values, &mut packed)
         .map_err(|e| CodegenError::Lowering { layer: a.name.to_string(), message: format!("packing weights: {e}") })?;
+    // One shared requantization when every channel has the same (no BatchNorm): 8 bytes instead of 8 per channel.
+    if requant.windows(2).all(|w| w[0] == w[1]) {
+        requant.truncate(1);
+    }
     let stage = Stage { bias, requant, min, max, signed: a.out.signed };
     Ok(AffineLowered::Packed { packed, stage })
 }

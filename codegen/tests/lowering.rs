@@ -107,7 +107,7 @@ fn budgets_name_the_largest_layers() {
         e.starts_with(&format!("model `widths` needs {} bytes of flash but the budget is 4096 bytes", r.flash_bytes)),
         "{e}"
     );
-    assert!(e.contains("largest layers: d1 (1344 B), d2 (1200 B), d3 (1152 B)"), "{e}");
+    assert!(e.contains("largest layers: d1 (968 B), d2 (888 B), d3 (872 B)"), "{e}");
     let e = r.check_budget(None, Some(100)).unwrap_err().to_string();
     assert!(e.contains("bytes of RAM"), "{e}");
 }
