@@ -86,10 +86,12 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
         return i32::MAX;
     }
     let ab = a as i64 * b as i64;
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    let sum = ab + nudge;
-    // Truncating division by 2^31 (toward zero) with shifts: add 2^31 − 1 to negative sums, then shift.
-    ((sum + ((sum >> 63) & 0x7fff_ffff)) >> 31) as i32
+    // TFLM writes `(ab + nudge) / 2^31` (truncating) with `nudge = 2^30` for `ab ≥ 0` and `1 − 2^30` for
+    // `ab < 0`. Both cases equal `floor((ab + 2^30) / 2^31)`: for `ab ≥ 0` the sum is non-negative, and for
+    // `ab < 0`, truncating a negative quotient is `ceil((ab + 1 − 2^30) / 2^31)
+    // = floor((ab + 1 − 2^30 + 2^31 − 1) / 2^31)`. One multiply-accumulate and a shift (`smlal` on
+    // Cortex-M3/M4); checked against the two-case form by the tests.
+    ((ab + (1 << 30)) >> 31) as i32
 }
 
 /// `round(x / 2^e)`, ties away from zero (`e ≤ 31`).

@@ -107,6 +107,7 @@ pub fn conv2d(
 fn channels<const C: usize>(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; C], o: usize, output: &mut [u8]) {
     let run_full = g.k_w * g.in_c;
     let pix_step = g.sw * g.in_c;
+    let row_stride = g.in_w * g.in_c;
     for y in 0..g.oh {
         // Valid window rows i0..i1 for this output row (the vertical padding, hoisted).
         let top = y * g.sh;
@@ -119,12 +120,13 @@ fn channels<const C: usize>(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; C],
             let mut acc = [0i32; 4];
             if x >= g.xa && x + 2 <= g.xb {
                 // Two interior pixels: full window columns, activations of pixel x+1 at `pix_step`.
+                let mut base = ((top + i0 - g.pad_top) * g.in_w + x * g.sw - g.pad_left) * g.in_c;
                 for i in i0..i1 {
-                    let iy = top + i - g.pad_top;
-                    let base = (iy * g.in_w + x * g.sw - g.pad_left) * g.in_c;
-                    let a0 = &input[base..base + run_full];
-                    let a1 = &input[base + pix_step..base + pix_step + run_full];
+                    // Both pixels' windows in one slice: pixel x at 0, pixel x+1 at `pix_step`.
+                    let a = &input[base..base + pix_step + run_full];
+                    let (a0, a1) = (&a[..run_full], &a[pix_step..]);
                     let w = &ws[C * i * run_full..C * (i + 1) * run_full];
+                    base += row_stride;
                     if C == 2 {
                         dot_2x2(w, a0, a1, &mut acc);
                     } else {

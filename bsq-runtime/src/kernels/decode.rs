@@ -1,28 +1,44 @@
 //! Sequential decoders of packed rows (the fast counterpart of [`PackedWeights::get`]).
 //!
 //! A row of `(n+1)`-bit fields is read in **groups of 8 fields**, which take exactly `W = n+1` bytes: inside
-//! a group, field `k` starts at the constant bit `k·W`, so with `W` a const generic every byte index, shift
-//! and mask is a compile-time constant and a field costs a byte (or halfword) load and one signed bit-field
-//! extract (`sbfx` on Cortex-M3/M4). Widths whose fields align with bytes (`W = 2, 4, 8`) never straddle a
-//! byte. The last `row_len % 8` fields are decoded from a zero-padded copy of the row's tail.
+//! a group, field `k` starts at the constant bit `k·W`, so with `W` a const generic every shift is a
+//! compile-time constant: the group is loaded as (at most) two words and a byte, and most fields cost one
+//! signed bit-field extract (`sbfx` on Cortex-M3/M4). The last `row_len % 8` fields are decoded from a
+//! zero-padded copy of the row's tail.
 
 use crate::PackedWeights;
 
-/// Field `k` (`k < 8`) of a group of 8 `W`-bit fields, sign-extended.
+/// Sign-extends the low `W` bits of `x`.
 #[inline(always)]
-pub(crate) fn field<const W: usize>(g: &[u8; W], k: usize) -> i32 {
-    let bit = k * W;
-    let byte = bit / 8;
-    let sh = bit % 8;
-    let lo = g[byte] as u32;
-    let x = if sh + W > 8 { lo | ((g[byte + 1] as u32) << 8) } else { lo };
-    ((x << (32 - W - sh)) as i32) >> (32 - W)
+fn sext<const W: usize>(x: u32) -> i32 {
+    ((x << (32 - W)) as i32) >> (32 - W)
 }
 
-/// The 8 fields of one group.
+/// The 8 fields of one group of `W` bytes (`W` = field width in bits, 2..=9), sign-extended.
+///
+/// The group is read as two little-endian 32-bit words (`lo` = bytes 0..4, `hi` = bytes 4..8, missing bytes
+/// zero) plus, for `W = 9`, byte 8. With every bit position constant, a field inside one word is one
+/// signed bit-field extract (`sbfx`), a field straddling the words is `lsr` + `orr … lsl` + `sbfx`.
 #[inline(always)]
 pub(crate) fn group<const W: usize>(g: &[u8; W]) -> [i32; 8] {
-    [field(g, 0), field(g, 1), field(g, 2), field(g, 3), field(g, 4), field(g, 5), field(g, 6), field(g, 7)]
+    let b = |i: usize| if i < W { g[i] } else { 0 };
+    let lo = u32::from_le_bytes([b(0), b(1), b(2), b(3)]);
+    let hi = u32::from_le_bytes([b(4), b(5), b(6), b(7)]);
+    let top = b(8) as u32;
+    let field = |k: usize| -> i32 {
+        let bit = k * W;
+        if bit + W <= 32 {
+            sext::<W>(lo >> bit)
+        } else if bit < 32 {
+            sext::<W>((lo >> bit) | (hi << (32 - bit)))
+        } else if bit + W <= 64 {
+            sext::<W>(hi >> (bit - 32))
+        } else {
+            // Only W = 9, field 7: bits 63..72.
+            sext::<W>((hi >> (bit - 32)) | (top << (64 - bit)))
+        }
+    };
+    [field(0), field(1), field(2), field(3), field(4), field(5), field(6), field(7)]
 }
 
 /// The tail of a row (the bytes after the last whole group, fewer than `W`), zero-padded to a group.

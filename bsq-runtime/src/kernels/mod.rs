@@ -19,7 +19,9 @@ pub use crate::reference::{AddInput, add, argmax, avg_pool, div_round, global_av
 pub use conv::conv2d;
 pub use dense::dense;
 
-use crate::requant::store;
+use crate::requant::{
+    MAX_SHIFT, MIN_SHIFT, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, saturating_shl, store,
+};
 use crate::{Error, OutputStage, PackedWeights, Requant};
 
 /// Scratch (`i16` elements) the fast [`conv2d`] / [`dense`] need for rows of `row_len` weights:
@@ -44,10 +46,14 @@ pub fn decode_row(weights: &PackedWeights<'_>, r: usize, out: &mut [i16]) -> Res
     Ok(())
 }
 
-/// The output stage of one channel with its parameters loaded once (hoisted out of the pixel loops).
+/// The output stage of one channel with its parameters loaded and split once (hoisted out of the pixel
+/// loops): the same arithmetic as [`OutputStage::finish`] / [`Requant::apply_biased`], step by step (the
+/// property tests compare the fast kernels, which use this, with the reference ones, which use those).
 #[derive(Clone, Copy)]
 pub(crate) struct Finish {
-    rq: Requant,
+    mult: i32,
+    left: u32,
+    right: u32,
     bias: i32,
     min: i32,
     max: i32,
@@ -56,12 +62,23 @@ pub(crate) struct Finish {
 impl Finish {
     #[inline(always)]
     pub(crate) fn new(stage: &OutputStage<'_>, c: usize) -> Self {
-        Self { rq: stage.requant_for(c), bias: stage.bias_for(c), min: stage.min, max: stage.max }
+        let rq: Requant = stage.requant_for(c);
+        let shift = rq.shift.clamp(MIN_SHIFT, MAX_SHIFT) as i32;
+        Self {
+            mult: rq.multiplier,
+            left: shift.max(0) as u32,
+            right: (-shift).max(0) as u32,
+            bias: stage.bias_for(c),
+            min: stage.min,
+            max: stage.max,
+        }
     }
 
-    /// Same as [`OutputStage::finish`].
+    /// Accumulator → output byte.
     #[inline(always)]
     pub(crate) fn apply(&self, acc: i32) -> u8 {
-        store(self.rq.apply_biased(acc, self.bias).clamp(self.min, self.max))
+        let xs = saturating_shl(acc, self.left).saturating_add(self.bias);
+        let y = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(xs, self.mult), self.right);
+        store(y.clamp(self.min, self.max))
     }
 }
