@@ -49,3 +49,30 @@ fn missing_qemu_fails_with_the_install_command() {
     // And the real one is installed: the suite never skips silently.
     qemu::check_installed().unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn marker_functions_are_distinct_in_every_firmware() {
+    for board in &QEMU_BOARDS {
+        let built = firmware::build(board).unwrap_or_else(|e| panic!("{e}"));
+        let elf_path = built.elf(board, "");
+        let start = bsq_tests::elf::symbol_address(&elf_path, "bsq_mark_start").unwrap_or_else(|e| panic!("{e}"));
+        let stop = bsq_tests::elf::symbol_address(&elf_path, "bsq_mark_stop").unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(start, stop, "{}: the linker merged the marker functions", board.krate);
+    }
+}
+
+#[test]
+fn systick_counts_are_identical_on_every_run_under_icount() {
+    let board = bsq_tests::board_for_machine("mps2-an386").expect("board");
+    let built = firmware::build(board).unwrap_or_else(|e| panic!("{e}"));
+    let ticks = || {
+        let run = qemu::run(board.machine, &built.elf(board, ""), &[], Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(run.success(), "{}", describe(&run));
+        let r = protocol::parse(&run.stdout);
+        r.order.iter().map(|m| (m.clone(), r.models[m].ticks)).collect::<Vec<_>>()
+    };
+    let first = ticks();
+    assert!(first.iter().all(|(_, t)| t.is_some_and(|t| t > 0)), "{first:?}");
+    assert_eq!(first, ticks());
+}
