@@ -528,11 +528,11 @@ mod tests {
         let d = tmpdir("cifar");
         let p = d.join("b.bin");
         let mut rec = vec![7u8];
-        rec.extend((0..3072).map(|i| (i / 1024) as u8 * 10 + (i % 3) as u8));
+        rec.extend((0..3072).map(|i| (i / 1024) as u8 * 10 + (i % 1024 % 3) as u8));
         std::fs::write(&p, &rec).unwrap();
         let ds = read_cifar10(std::slice::from_ref(&p)).unwrap();
         assert_eq!(ds.labels, vec![7]);
-        assert_eq!(&ds.image(0)[..3], &[0, 10, 20]);
+        assert_eq!(&ds.image(0)[..6], &[0, 10, 20, 1, 11, 21]);
         rec.truncate(3000);
         std::fs::write(&p, &rec).unwrap();
         let e = read_cifar10(&[p]).unwrap_err().to_string();

@@ -1,0 +1,90 @@
+//! Must-hold properties of the trainer: ResNet-20 parameter count and the HAWQ compression check, and a
+//! short real training run on the built-in dataset whose exported artifact loads and runs.
+
+use bsq_train::model::{Arch, QModel, ResNet20};
+use bsq_train::training::{TrainConfig, bit_totals, compression, scheme_of, train};
+use burn::tensor::Device;
+
+#[test]
+fn resnet20_quantized_parameter_count_is_268346() {
+    let mut m = ResNet20::new([32, 32, 3], 10, 4, 0, &Device::flex());
+    let scheme = scheme_of(&mut m);
+    let (params, _) = bit_totals(&scheme);
+    assert_eq!(params, 268_346, "convs + fc weights + fc bias, downsample excluded");
+    let downsample: usize = scheme.iter().filter(|s| !s.3).map(|s| s.1).sum();
+    assert_eq!(downsample, 16 * 32 + 32 * 64);
+}
+
+#[test]
+fn hawq_scheme_gives_13_107x() {
+    let mut m = ResNet20::new([32, 32, 3], 10, 4, 0, &Device::flex());
+    let bits = |name: &str| -> u8 {
+        if name == "stem" {
+            8
+        } else if name.starts_with("layer1.0") || name.starts_with("layer1.1") {
+            6
+        } else if name.starts_with("layer1.2") {
+            8
+        } else if name.starts_with("layer2") {
+            3
+        } else if name.starts_with("layer3") {
+            2
+        } else {
+            assert!(name.starts_with("fc"), "{name}");
+            3
+        }
+    };
+    let pb: Vec<(usize, u8)> = scheme_of(&mut m).iter().filter(|s| s.3).map(|s| (s.1, bits(&s.0))).collect();
+    let c = compression(&pb);
+    assert!((c - 13.107).abs() < 5e-4, "compression {c}");
+}
+
+#[test]
+fn short_builtin_run_exports_a_loadable_artifact_and_resumes() {
+    let out = std::env::temp_dir().join(format!("bsq-train-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let cfg = TrainConfig {
+        model: Arch::Lenet,
+        builtin_size: 1200,
+        epochs_float: 1,
+        epochs_bsq: 2,
+        epochs_finetune: 1,
+        alpha: 2e-2,
+        lr_bsq: 2e-2,
+        out: out.clone(),
+        verbose: false,
+        ..Default::default()
+    };
+    let s = train(&cfg).expect("training");
+    assert!(s.accuracy.fake_quant > 90.0, "fake-quant accuracy {}", s.accuracy.fake_quant);
+    let a = bsq_codegen::Artifact::load(&out.join("model.bsq.json")).expect("artifact loads");
+    assert_eq!(a.input.shape, [28, 28, 1]);
+    assert_eq!(a.layers.len(), 6);
+    assert!(a.provenance.tool.starts_with("bsq-train "));
+    if let Some(int) = s.accuracy.integer {
+        assert!((int - s.accuracy.fake_quant).abs() <= 1.0, "integer {int} vs fake-quant {}", s.accuracy.fake_quant);
+    }
+    for f in ["metrics.jsonl", "scheme.txt", "summary.json", "ckpt/model.bpk", "ckpt/state.json", "ckpt/float.bpk"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count();
+    assert_eq!(lines, 4);
+
+    // Resume: the checkpoint (with the learned, possibly reduced bit widths) loads and the run finishes.
+    let s2 = train(&TrainConfig { resume: true, ..cfg }).expect("resume");
+    assert_eq!(s2.avg_bits, s.avg_bits);
+    assert!((s2.accuracy.fake_quant - s.accuracy.fake_quant).abs() < 1e-9);
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn qmodel_forward_shapes() {
+    use bsq_train::model::{Ctx, LeNet, Mlp};
+    use burn::tensor::Tensor;
+    let d = Device::flex();
+    let x = Tensor::<4>::zeros([2, 1, 28, 28], &d);
+    let l = LeNet::new([28, 28, 1], 10, 4, 0, &d);
+    assert_eq!(l.forward(x.clone(), &mut Ctx::train(true)).dims(), [2, 10]);
+    let m = Mlp::new([28, 28, 1], 4, 4, 0, &d);
+    assert_eq!(m.forward(x, &mut Ctx::train(false)).dims(), [2, 4]);
+}
