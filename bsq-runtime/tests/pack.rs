@@ -66,6 +66,14 @@ fn worked_example_bytes() {
     assert_eq!(back, values);
 }
 
+/// The 8-bit example of `docs/packing.md`: 9-bit fields 255, −255, −1 → FF 02 FE 07.
+#[test]
+fn worked_example_nine_bit_fields() {
+    let mut out = [0u8; 4];
+    pack(8, 3, &[255, -255, -1], &mut out).unwrap();
+    assert_eq!(out, [0xFF, 0x02, 0xFE, 0x07]);
+}
+
 /// Two's-complement fields of one byte (7-bit weights) are the weights' own `i8` bytes; 8-bit weights take
 /// 9 bits, so 8 of them take 9 bytes.
 #[test]
