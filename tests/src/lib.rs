@@ -9,7 +9,8 @@
 //! * [`protocol`]: parse the line protocol into typed results;
 //! * [`compare`]: host ≡ device, naming the first differing layer and byte;
 //! * [`golden`]: golden files under `tests/golden/`, re-blessed from host results with `BSQ_BLESS=1`;
-//! * [`elf`]: text/data/bss of an ELF and symbol addresses (for the marker functions).
+//! * [`elf`]: text/data/bss of an ELF and symbol addresses (for the marker functions);
+//! * [`simulate`]: a user's artifact through `boards/example-app` on a QEMU machine, compared with the host.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -20,6 +21,7 @@ pub mod firmware;
 pub mod golden;
 pub mod protocol;
 pub mod qemu;
+pub mod simulate;
 
 pub use bsq_board_build::{Board, QEMU_BOARDS};
 
