@@ -50,7 +50,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .flash_budget((fl - CODE_RESERVE) as usize)
         .ram_budget((rl - STACK_RESERVE) as usize)
         .generate()
-        .map_err(|e| format!("{model}: {e}"))?;
+        .map_err(|e| {
+            let e = e.to_string();
+            if e.contains(model.as_str()) { e } else { format!("BSQ_MODEL={model}: {e}") }
+        })?;
     let input_len = generated.model.input_len();
     let inputs = match std::env::var_os("BSQ_INPUTS") {
         Some(p) => {

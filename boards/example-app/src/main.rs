@@ -21,7 +21,13 @@ fn main() -> ! {
     cost::init();
     let count = INPUTS.len() / model::INPUT_LEN;
     protocol::begin(MACHINE, "example-app", count);
-    bsq_board::line!("BSQ info model={} arena={} flash={} macs={}", model::NAME, model::ARENA_BYTES, model::FLASH_BYTES, model::MACS);
+    bsq_board::line!(
+        "BSQ info model={} arena={} flash={} macs={}",
+        model::NAME,
+        model::ARENA_BYTES,
+        model::FLASH_BYTES,
+        model::MACS
+    );
     let mut errors = 0;
     for (i, input) in INPUTS.chunks_exact(model::INPUT_LEN).enumerate() {
         let mut name = heapless_name(i);
