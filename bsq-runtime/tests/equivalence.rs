@@ -122,7 +122,7 @@ fn first_diff(a: &[u8], b: &[u8]) -> Option<(usize, u8, u8)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     #[test]
     fn fast_conv2d_equals_reference(c in conv_case()) {

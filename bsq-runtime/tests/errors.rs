@@ -198,15 +198,22 @@ fn error_messages() {
     assert_eq!(Error::Requant { what: "x" }.to_string(), "invalid requantization: x");
 }
 
+/// Mostly the right length, sometimes any in `other`.
+fn right_or(right: usize, other: core::ops::Range<usize>) -> impl Strategy<Value = usize> {
+    prop_oneof![3 => Just(right), 1 => other]
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     /// Random lengths of every slice argument of conv2d: never a panic; fast and reference agree except
     /// for the scratch check (fast only), which comes last.
     #[test]
     fn conv_random_lengths_never_panic(
-        in_len in 0usize..80, out_len in 0usize..60, scratch in 0usize..40, w_rows in 0usize..5, w_len in 0usize..20,
-        bias_len in 0usize..5, rq_len in 0usize..5, bits in 0u8..=8,
+        in_len in right_or(32, 0..80), out_len in right_or(48, 0..60), scratch in right_or(36, 0..40),
+        w_rows in right_or(3, 0..5), w_len in right_or(18, 0..20),
+        bias_len in prop_oneof![Just(0usize), Just(3), 0usize..5], rq_len in prop_oneof![Just(1usize), Just(3), 0usize..5],
+        bits in 0u8..=8,
     ) {
         let s = shape3x3();
         let data = vec![0x5Au8; bsq_runtime::pack::packed_len(bits, w_rows, w_len).unwrap()];
@@ -227,9 +234,18 @@ proptest! {
 
     #[test]
     fn dense_random_lengths_never_panic(
-        in_len in 0usize..20, out_len in 0usize..6, scratch in 0usize..40, rows in 0usize..6, row_len in 0usize..20,
-        bias_len in 0usize..6, rq_len in 0usize..6, bits in 0u8..=8,
+        (rows, row_len) in (0usize..6, 0usize..20),
+        d_in in right_or(0, 0..20), d_out in right_or(0, 0..6), d_scratch in right_or(0, 0..40),
+        bias_len in prop_oneof![Just(None), Just(Some(0usize)), (0usize..6).prop_map(Some)],
+        rq_len in prop_oneof![Just(None), Just(Some(1usize)), (0usize..6).prop_map(Some)],
+        bits in 0u8..=8,
     ) {
+        // Each length is the right one (delta 0 / None) or a random one.
+        let in_len = if d_in == 0 { row_len } else { d_in };
+        let out_len = if d_out == 0 { rows } else { d_out };
+        let scratch = if d_scratch == 0 { scratch_len(row_len) } else { d_scratch };
+        let bias_len = bias_len.unwrap_or(rows);
+        let rq_len = rq_len.unwrap_or(rows);
         let data = vec![0xA5u8; bsq_runtime::pack::packed_len(bits, rows, row_len).unwrap()];
         let w = PackedWeights::new(bits, rows, row_len, &data).unwrap();
         let bias = vec![7i32; bias_len];

@@ -27,7 +27,7 @@ fn pool_case() -> impl Strategy<Value = (PoolShape, bool, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn pools_match_model((shape, signed, input) in pool_case()) {

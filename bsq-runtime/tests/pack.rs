@@ -5,7 +5,7 @@ use bsq_runtime::{Error, PackedWeights};
 use proptest::prelude::*;
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     /// pack → get gives back every value, at every width, for any row length and row count.
     #[test]
