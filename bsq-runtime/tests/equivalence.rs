@@ -225,3 +225,55 @@ fn accumulators_wrap_identically() {
     assert_eq!(r2, expected2, "reference conv");
     assert_eq!(f2, expected2, "fast conv");
 }
+
+/// Convolutions at the exactness limit of the packed two-channel path (1-bit weights: |w| ≤ 2 counting the
+/// pattern −2; activations 255): 2·255·64 = 32 640 fits in 15 bits, 2·255·65 = 33 150 does not (the kernel
+/// must then take the plain path). Weights at the extremes, both signs.
+#[test]
+fn packed_path_limit() {
+    for (k, in_c) in [(1usize, 64usize), (1, 65), (3, 21), (3, 22), (1, 16), (1, 15)] {
+        let shape = Conv2dShape {
+            in_h: 3,
+            in_w: 4,
+            in_c,
+            out_c: 5,
+            k_h: k,
+            k_w: k,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: k / 2,
+            pad_left: k / 2,
+            pad_bottom: k / 2,
+            pad_right: k / 2,
+        };
+        let (in_len, out_len, row_len) = shape.lens().unwrap();
+        let rb = bsq_runtime::pack::row_bytes(1, row_len).unwrap();
+        // Rows: all −2 (raw 0b10 fields), all +1, alternating −2/+1, all −1, all +1.
+        let field_row = |f: &dyn Fn(usize) -> u8| -> Vec<u8> {
+            let mut row = vec![0u8; rb];
+            for i in 0..row_len {
+                row[2 * i / 8] |= f(i) << (2 * i % 8);
+            }
+            row
+        };
+        let mut data = Vec::new();
+        data.extend(field_row(&|_| 0b10));
+        data.extend(field_row(&|_| 0b01));
+        data.extend(field_row(&|i| if i % 2 == 0 { 0b10 } else { 0b01 }));
+        data.extend(field_row(&|_| 0b11));
+        data.extend(field_row(&|_| 0b01));
+        let w = PackedWeights::new(1, 5, row_len, &data).unwrap();
+        assert_eq!(w.get(0, row_len - 1), -2);
+        let input = vec![255u8; in_len];
+        let rq = [Requant::new(1 << 30, -8).unwrap()];
+        let stage = OutputStage::for_bits(&[], &rq, 8, true);
+        let mut r = vec![0u8; out_len];
+        let mut f = vec![0u8; out_len];
+        let mut scratch = vec![0i16; scratch_len(row_len)];
+        reference::conv2d(&shape, &input, &w, &stage, &mut r).unwrap();
+        bsq_runtime::conv2d(&shape, &input, &w, &stage, &mut scratch, &mut f).unwrap();
+        assert_eq!(r, f, "k {k} in_c {in_c}");
+        // Row 0 at an interior pixel: −2·255·row_len ·0.5·2^−8.
+        assert_ne!(r[(shape.in_w + 1) * 5], 0);
+    }
+}
