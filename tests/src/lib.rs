@@ -23,7 +23,7 @@ pub mod protocol;
 pub mod qemu;
 pub mod simulate;
 
-pub use bsq_board_build::{Board, QEMU_BOARDS};
+pub use bsq_board_build::{Board, QEMU_BOARDS, REAL_BOARDS};
 
 use std::path::PathBuf;
 

@@ -23,6 +23,8 @@ pub struct Board {
     pub insns_per_tick: f64,
     /// Whether the crate also builds the single-layer benchmark firmware (`<crate>-bench`).
     pub bench: bool,
+    /// Whether the firmware logs through defmt (real boards: the build script adds `-Tdefmt.x`).
+    pub defmt: bool,
 }
 
 impl Board {
@@ -51,6 +53,7 @@ pub const QEMU_BOARDS: [Board; 4] = [
         stack_reserve: 8 * KIB,
         insns_per_tick: 80.0,
         bench: false,
+        defmt: false,
     },
     Board {
         krate: "qemu-mps2-an386",
@@ -63,6 +66,7 @@ pub const QEMU_BOARDS: [Board; 4] = [
         stack_reserve: 16 * KIB,
         insns_per_tick: 40.0,
         bench: true,
+        defmt: false,
     },
     Board {
         krate: "qemu-mps2-an505",
@@ -75,6 +79,7 @@ pub const QEMU_BOARDS: [Board; 4] = [
         stack_reserve: 16 * KIB,
         insns_per_tick: 50.0,
         bench: false,
+        defmt: false,
     },
     Board {
         krate: "qemu-microbit",
@@ -87,10 +92,55 @@ pub const QEMU_BOARDS: [Board; 4] = [
         stack_reserve: 6 * KIB,
         insns_per_tick: 62.5,
         bench: false,
+        defmt: false,
     },
 ];
 
-/// The board of firmware crate `krate`.
+/// Real boards: their firmware builds in CI and runs with `probe-rs run` on the hardware. `insns_per_tick`
+/// is 1: they count core cycles with DWT CYCCNT (or SysTick on the Cortex-M0+).
+pub const REAL_BOARDS: [Board; 3] = [
+    Board {
+        krate: "nrf52840-dk",
+        machine: "nrf52840-dk",
+        core: "Cortex-M4F",
+        target: "thumbv7em-none-eabihf",
+        flash: 1024 * KIB,
+        ram: 256 * KIB,
+        code_reserve: 128 * KIB,
+        stack_reserve: 16 * KIB,
+        insns_per_tick: 1.0,
+        bench: false,
+        defmt: true,
+    },
+    Board {
+        krate: "rpi-pico",
+        machine: "rpi-pico",
+        core: "Cortex-M0+",
+        target: "thumbv6m-none-eabi",
+        flash: 2048 * KIB - 256,
+        ram: 256 * KIB,
+        code_reserve: 128 * KIB,
+        stack_reserve: 16 * KIB,
+        insns_per_tick: 1.0,
+        bench: false,
+        defmt: true,
+    },
+    Board {
+        krate: "nucleo-f411re",
+        machine: "nucleo-f411re",
+        core: "Cortex-M4F",
+        target: "thumbv7em-none-eabihf",
+        flash: 512 * KIB,
+        ram: 128 * KIB,
+        code_reserve: 128 * KIB,
+        stack_reserve: 16 * KIB,
+        insns_per_tick: 1.0,
+        bench: false,
+        defmt: true,
+    },
+];
+
+/// The board of firmware crate `krate` (QEMU or real).
 pub fn board(krate: &str) -> Option<&'static Board> {
-    QEMU_BOARDS.iter().find(|b| b.krate == krate)
+    QEMU_BOARDS.iter().chain(REAL_BOARDS.iter()).find(|b| b.krate == krate)
 }

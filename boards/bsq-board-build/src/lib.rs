@@ -16,7 +16,7 @@ mod emit;
 pub mod models;
 pub mod rng;
 
-pub use boards::{Board, QEMU_BOARDS, board};
+pub use boards::{Board, QEMU_BOARDS, REAL_BOARDS, board};
 pub use case::{CaseDef, LayerOutput};
 pub use models::ModelDef;
 
@@ -150,6 +150,9 @@ pub fn build_firmware(krate: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", memory.display());
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rustc-link-arg=-Tlink.x");
+    if board.defmt {
+        println!("cargo:rustc-link-arg=-Tdefmt.x");
+    }
 
     println!("cargo:rerun-if-changed={}", models::fixtures_dir().display());
     let suite = suite(board)?;

@@ -71,6 +71,10 @@ fn sink(bytes: &[u8]) {
     }
 }
 
+// The defmt transport: RTT, read by the probe.
+#[cfg(feature = "defmt")]
+use defmt_rtt as _;
+
 #[cfg(feature = "defmt")]
 fn sink(bytes: &[u8]) {
     // defmt frames are lines already: drop the trailing newline; a long line arrives in several frames.

@@ -203,11 +203,7 @@ impl Case {
 }
 
 /// Runs every item and reports it, lists the skipped ones, prints `BSQ done` and exits (0 if no item
-/// failed, [`crate::EXIT_FAILURE`] otherwise).
-///
-/// For each item: one **measured** inference between the marker functions ([`marker`]), timed by
-/// [`crate::cost`], then its output (`out=` or nothing), then a second, **observed** inference that prints
-/// every layer's checksum; the two final outputs must agree.
+/// failed, [`crate::EXIT_FAILURE`] otherwise). See [`run_items`].
 pub fn run(
     machine: &crate::Machine,
     firmware: &str,
@@ -215,6 +211,23 @@ pub fn run(
     skipped: &[(&str, &str)],
     ws: &mut Workspace<'_>,
 ) -> ! {
+    let errors = run_items(machine, firmware, items, skipped, ws);
+    crate::exit(if errors == 0 { 0 } else { crate::EXIT_FAILURE })
+}
+
+/// Runs every item and reports it, lists the skipped ones and prints `BSQ done`; returns the number of
+/// items that failed (a real board shows it on an LED before exiting).
+///
+/// For each item: one **measured** inference between the marker functions ([`marker`]), timed by
+/// [`crate::cost`], then its output (`out=` or nothing), then a second, **observed** inference that prints
+/// every layer's checksum; the two final outputs must agree.
+pub fn run_items(
+    machine: &crate::Machine,
+    firmware: &str,
+    items: &[&(dyn Inference + Sync)],
+    skipped: &[(&str, &str)],
+    ws: &mut Workspace<'_>,
+) -> usize {
     crate::cost::init();
     protocol::begin(machine.name, firmware, items.len());
     let mut errors = 0;
@@ -255,5 +268,5 @@ pub fn run(
         protocol::skip(name, reason);
     }
     protocol::done(items.len(), skipped.len(), errors);
-    crate::exit(if errors == 0 { 0 } else { crate::EXIT_FAILURE })
+    errors
 }
