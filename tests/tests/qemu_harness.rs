@@ -34,7 +34,7 @@ fn hardfault_exits_with_failure_on_every_machine() {
 fn hung_firmware_is_killed_after_the_timeout_and_reported() {
     let board = bsq_tests::board_for_machine("lm3s6965evb").expect("board");
     let built = firmware::build(board).unwrap_or_else(|e| panic!("{e}"));
-    let timeout = Duration::from_secs(2);
+    let timeout = Duration::from_secs(3);
     let run = qemu::run(board.machine, &built.elf(board, "-hang"), &[], timeout).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(run.exit, Exit::TimedOut, "{}", describe(&run));
     assert!(run.wall >= timeout && run.wall < timeout + Duration::from_secs(5), "killed after {:?}", run.wall);
