@@ -161,7 +161,7 @@ pub fn split_planes(k: &[i32], n: u8) -> (Vec<f32>, Vec<f32>) {
 /// 4. all zero → a 0-bit weight.
 pub fn requantize(wp: &[f32], wn: &[f32], n: u8, s: f32) -> IntWeight {
     let nn = n as usize;
-    let numel = if nn == 0 { 0 } else { wp.len() / nn };
+    let numel = wp.len().checked_div(nn).unwrap_or(0);
     let mut k: Vec<i64> = (0..numel)
         .map(|e| {
             let mut acc = 0f64;
@@ -179,7 +179,7 @@ pub fn requantize(wp: &[f32], wn: &[f32], n: u8, s: f32) -> IntWeight {
         if bits < MAX_BITS {
             bits += 1;
         }
-        let lim = ((1i64 << bits) - 1) as i64;
+        let lim = (1i64 << bits) - 1;
         for v in &mut k {
             *v = (*v).clamp(-lim, lim);
         }

@@ -76,7 +76,7 @@ struct TrainArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Regularization strength α of the bit-level group Lasso.
-    #[arg(long, default_value_t = 5e-3)]
+    #[arg(long, default_value_t = 1e-2)]
     alpha: f64,
     /// Float pretraining epochs.
     #[arg(long, default_value_t = 1)]
@@ -103,7 +103,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Learning rate of the BSQ phase.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-2)]
     lr_bsq: f64,
     /// Learning rate of finetuning.
     #[arg(long, default_value_t = 5e-4)]

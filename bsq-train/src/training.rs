@@ -125,7 +125,7 @@ impl Default for TrainConfig {
             builtin_size: 4000,
             train_limit: 0,
             test_limit: 0,
-            alpha: 5e-3,
+            alpha: 1e-2,
             epochs_float: 1,
             epochs_bsq: 2,
             epochs_finetune: 1,
@@ -134,7 +134,7 @@ impl Default for TrainConfig {
             batch_size: 64,
             optim: OptimKind::Adam,
             lr: 1e-3,
-            lr_bsq: 1e-3,
+            lr_bsq: 1e-2,
             lr_finetune: 5e-4,
             seed: 1,
             out: "bsq-out".into(),
@@ -493,6 +493,11 @@ fn run<M: QModel>(
     p_total = p_total.max(1);
     let augment = splits.train.shape == [32, 32, 3];
     let mut optim = make_optim(cfg.optim);
+    let optim_path = ckdir.join("optim.bpk");
+    if cfg.resume && optim_path.exists() {
+        // Momentum / Adam moments of the last epoch (keyed by parameter id); a fresh optimizer otherwise.
+        optim = make_optim(cfg.optim).load(&optim_path).unwrap_or_else(|_| make_optim(cfg.optim));
+    }
     let ce = CrossEntropyLossConfig::new().init(device);
 
     while state.phase != Phase::Done {
@@ -547,7 +552,7 @@ fn run<M: QModel>(
         prog.finish();
         state.epoch += 1;
         // Re-quantize every K BSQ epochs and after the last one.
-        if bsq && (state.epoch % cfg.requant_every.max(1) == 0 || state.epoch == total) {
+        if bsq && (state.epoch.is_multiple_of(cfg.requant_every.max(1)) || state.epoch == total) {
             model = map_q(model, &mut |_, q: QWeight, _| q.requantized());
             optim = make_optim(cfg.optim);
         }
@@ -589,6 +594,9 @@ fn run<M: QModel>(
         }
         state.scheme = modes_of(&mut model);
         save_model(&model, &model_path)?;
+        let tmp = optim_path.with_extension("bpk.tmp");
+        optim.save(&tmp).map_err(|e| TrainError::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
+        std::fs::rename(&tmp, &optim_path).map_err(io_err(&optim_path))?;
         write_atomic(&state_path, serde_json::to_string_pretty(&state).unwrap_or_default().as_bytes())?;
     }
 

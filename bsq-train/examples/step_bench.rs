@@ -1,0 +1,54 @@
+//! Times one BSQ training step (forward, cross-entropy + α·R, backward, Adam step, bit clamp) at batch 64,
+//! for comparison with `shared/tools/pytorch-bsq-step/bench.py`.
+//!
+//! `cargo run --release -p bsq-train --example step_bench -- [lenet|resnet20] [steps]`
+
+use std::time::Instant;
+
+use bsq_train::bsq::{MAX_BITS, QWeight};
+use bsq_train::model::{Ctx, LeNet, QModel, ResNet20, map_q};
+use bsq_train::training::regularizer;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Distribution, Int, Tensor};
+
+fn bench<M: QModel>(model: M, shape: [usize; 4], steps: usize, device: &Device) -> Vec<f64> {
+    let mut model = map_q(model, &mut |_, q: QWeight, _| q.to_bsq(MAX_BITS));
+    let mut optim = AdamConfig::new().init();
+    let ce = CrossEntropyLossConfig::new().init(device);
+    let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 1.0), device);
+    let y =
+        Tensor::<1, Int>::from_data(burn::tensor::TensorData::new((0..64i64).map(|i| i % 10).collect(), [64]), device);
+    let mut times = Vec::new();
+    for _ in 0..steps {
+        let t = Instant::now();
+        let logits = model.forward(x.clone(), &mut Ctx::train(true));
+        let r = regularizer(&mut model, 1).expect("bsq layers");
+        let loss = ce.forward(logits, y.clone()) + r * 1e-4;
+        let _ = bsq_train::bsq::to_vec(loss.clone().inner());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+        model = model.clamp_params();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map(String::as_str).unwrap_or("lenet");
+    let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(30);
+    let device = Device::flex().autodiff();
+    let times = match which {
+        "resnet20" => bench(ResNet20::new([32, 32, 3], 10, 4, 0, &device), [64, 3, 32, 32], steps, &device),
+        _ => bench(LeNet::new([28, 28, 1], 10, 4, 0, &device), [64, 1, 28, 28], steps, &device),
+    };
+    let mut warm = times[3.min(times.len())..].to_vec();
+    warm.sort_by(|a, b| a.total_cmp(b));
+    let median = warm.get(warm.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "burn-flex model={which} steps={steps} median_ms={median:.2} min_ms={:.2} first_ms={:.1}",
+        warm.first().copied().unwrap_or(f64::NAN),
+        times[0]
+    );
+}
