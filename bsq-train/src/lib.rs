@@ -20,4 +20,5 @@ pub mod bsq;
 pub mod data;
 pub mod export;
 pub mod model;
+pub mod pipeline;
 pub mod training;

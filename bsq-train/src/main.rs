@@ -7,6 +7,8 @@ use bsq_train::model::Arch;
 use bsq_train::training::{OptimKind, TrainConfig, scheme_table, train};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod pipeline_cli;
+
 /// BSQ (bit-level sparsity quantization) toolchain: train a mixed-precision network on the host and
 /// export the integer model for Cortex-M microcontrollers.
 #[derive(Parser, Debug)]
@@ -22,6 +24,9 @@ enum Command {
     /// Train with BSQ (float pretrain → BSQ with re-quantization → finetune) and export the artifact.
     #[command(after_help = TRAIN_EXAMPLES)]
     Train(TrainArgs),
+    /// Codegen, evaluation, reports, simulation, flashing and the demo.
+    #[command(flatten)]
+    Pipeline(pipeline_cli::PipelineCommand),
 }
 
 const TRAIN_EXAMPLES: &str = "\
@@ -204,5 +209,6 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Train(a) => run_train(a),
+        Command::Pipeline(c) => pipeline_cli::run(c),
     }
 }

@@ -1,0 +1,221 @@
+//! The `bsq` subcommands after training: demo, codegen, eval, report, simulate, flash.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bsq_train::data::DatasetKind;
+use bsq_train::pipeline::{self, DemoConfig};
+use clap::{Args, Subcommand};
+
+/// Subcommands of the rest of the pipeline (flattened into `bsq`'s command list).
+#[derive(Subcommand, Debug)]
+pub enum PipelineCommand {
+    /// The whole path in one command: BSQ training → artifact → codegen → firmware on QEMU (Cortex-M4 and
+    /// the lm3s6965 budget, Cortex-M3 with 64 KiB RAM) → byte-exact check against the host → summary.
+    #[command(after_help = DEMO_EXAMPLES)]
+    Demo(DemoArgs),
+    /// Compile an artifact into no_std Rust source (same as the build.rs API) and print the memory report.
+    #[command(
+        after_help = "Examples:\n  bsq codegen bsq-out/model.bsq.json -o model.rs\n  bsq codegen model.bsq.json -o src/model.rs --board lm3s6965evb   # refuse models over the board's budget"
+    )]
+    Codegen(CodegenArgs),
+    /// Integer accuracy of an artifact on a dataset's held-out split (host executor, the device's bytes).
+    #[command(
+        after_help = "Examples:\n  bsq eval bsq-out/model.bsq.json                     # built-in dataset\n  bsq eval runs/lenet/model.bsq.json --dataset mnist --data-dir ../shared/data"
+    )]
+    Eval(EvalArgs),
+    /// Scheme table, memory report and an SVG plot of bits per layer.
+    #[command(after_help = "Example:\n  bsq report bsq-out/model.bsq.json --svg scheme.svg")]
+    Report(ReportArgs),
+    /// Build the example firmware with an artifact for a QEMU machine, run it, compare with the host byte for
+    /// byte, print instructions per inference and flash/RAM use.
+    #[command(
+        after_help = "Examples:\n  bsq simulate bsq-out/model.bsq.json --machine mps2-an386\n  bsq simulate model.bsq.json --machine lm3s6965evb --dataset mnist --data-dir ../shared/data --count 32\n\nNeeds qemu-system-arm (Debian/Ubuntu: apt-get install -y --no-install-recommends qemu-system-arm)."
+    )]
+    Simulate(SimulateArgs),
+    /// Build the firmware of a real board with an artifact and run it through probe-rs (needs a probe and
+    /// `cargo install probe-rs-tools`).
+    #[command(
+        after_help = "Example:\n  bsq flash bsq-out/model.bsq.json --board nrf52840-dk\n\nBoards: nrf52840-dk, rpi-pico, nucleo-f411re (see boards/<board>/README.md)."
+    )]
+    Flash(FlashArgs),
+}
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  bsq demo                                  # built-in generated data: no files, no downloads
+  bsq demo --data-dir ../shared/data        # MNIST from <dir>/mnist/*.gz: the real thing
+  bsq demo --machines mps2-an386,microbit --device-inputs 32
+
+Writes into --out (default bsq-out/): the artifact model.bsq.json, scheme.txt, scheme.svg, summary.json,
+metrics.jsonl, checkpoints, model.rs (generated Rust) and memory-report.txt.";
+
+/// `bsq demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Data directory with mnist/ (default: the built-in generated dataset).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, default_value = "bsq-out")]
+    out: PathBuf,
+    /// QEMU machines to run on.
+    #[arg(long, value_delimiter = ',', default_value = "mps2-an386,lm3s6965evb")]
+    machines: Vec<String>,
+    /// Held-out images run on each machine.
+    #[arg(long, default_value_t = 16)]
+    device_inputs: usize,
+    /// Epochs of float pretraining, BSQ and finetuning.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,1")]
+    epochs: Vec<usize>,
+    /// Use only the first N training images (0 = all).
+    #[arg(long, default_value_t = 0)]
+    train_limit: usize,
+    /// Regularization strength α.
+    #[arg(long, default_value_t = 5e-3)]
+    alpha: f64,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `bsq codegen`.
+#[derive(Args, Debug)]
+pub struct CodegenArgs {
+    /// The artifact.
+    artifact: PathBuf,
+    /// Output `.rs` file.
+    #[arg(short, long, default_value = "model.rs")]
+    output: PathBuf,
+    /// Budgets of a QEMU machine (mps2-an386, lm3s6965evb, mps2-an505, microbit).
+    #[arg(long)]
+    board: Option<String>,
+    /// Flash budget for model constants, bytes.
+    #[arg(long)]
+    flash_budget: Option<usize>,
+    /// RAM budget for arena + scratch, bytes.
+    #[arg(long)]
+    ram_budget: Option<usize>,
+}
+
+/// `bsq eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The artifact.
+    artifact: PathBuf,
+    /// Dataset (builtin, mnist, fashion, cifar10).
+    #[arg(long, default_value = "builtin")]
+    dataset: String,
+    /// Data directory (default: $BSQ_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Only the first N held-out images (0 = all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+}
+
+/// `bsq report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The artifact.
+    artifact: PathBuf,
+    /// Write an SVG plot of bits per layer here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
+/// `bsq simulate`.
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// The artifact.
+    artifact: PathBuf,
+    /// QEMU machine.
+    #[arg(long, default_value = "mps2-an386")]
+    machine: String,
+    /// Held-out images from this dataset as inputs (default: deterministic generated inputs).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Data directory (default: $BSQ_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Number of inputs.
+    #[arg(long, default_value_t = 8)]
+    count: usize,
+}
+
+/// `bsq flash`.
+#[derive(Args, Debug)]
+pub struct FlashArgs {
+    /// The artifact.
+    artifact: PathBuf,
+    /// Board: nrf52840-dk, rpi-pico, nucleo-f411re.
+    #[arg(long)]
+    board: String,
+}
+
+fn kind(s: &str) -> anyhow::Result<DatasetKind> {
+    s.parse().with_context(|| format!("--dataset {s}"))
+}
+
+/// Runs one of the pipeline subcommands.
+pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
+    match cmd {
+        PipelineCommand::Demo(a) => {
+            let epochs = match a.epochs.as_slice() {
+                [f, b, t] => [*f, *b, *t],
+                _ => anyhow::bail!("--epochs takes three numbers: float,bsq,finetune (e.g. 1,2,1)"),
+            };
+            let cfg = DemoConfig {
+                out: a.out.clone(),
+                data_dir: a.data_dir.clone(),
+                machines: a.machines.clone(),
+                device_inputs: a.device_inputs,
+                epochs,
+                train_limit: a.train_limit,
+                alpha: a.alpha,
+                verbose: !a.quiet,
+            };
+            let r = pipeline::demo(&cfg).context("bsq demo")?;
+            print!("{}", r.text);
+        }
+        PipelineCommand::Codegen(a) => {
+            let (mut flash, mut ram) = (a.flash_budget, a.ram_budget);
+            if let Some(b) = &a.board {
+                let (f, r) = pipeline::machine_budget(b)
+                    .with_context(|| format!("unknown --board {b} (mps2-an386, lm3s6965evb, mps2-an505, microbit)"))?;
+                flash = flash.or(Some(f));
+                ram = ram.or(Some(r));
+            }
+            let g = pipeline::codegen(&a.artifact, &a.output, flash, ram)
+                .with_context(|| format!("generating code for {}", a.artifact.display()))?;
+            println!("{}", g.report);
+            println!("wrote {} ({} bytes of Rust)", g.path.display(), g.source.len());
+        }
+        PipelineCommand::Eval(a) => {
+            let (acc, n) = pipeline::eval(&a.artifact, kind(&a.dataset)?, a.data_dir.as_deref(), a.limit)
+                .with_context(|| format!("evaluating {}", a.artifact.display()))?;
+            println!("integer accuracy {acc:.2}% on {n} held-out images of {} (host executor)", a.dataset);
+        }
+        PipelineCommand::Report(a) => {
+            print!(
+                "{}",
+                pipeline::report_text(&a.artifact, a.svg.as_deref())
+                    .with_context(|| format!("{}", a.artifact.display()))?
+            );
+        }
+        PipelineCommand::Simulate(a) => {
+            let ds = match &a.dataset {
+                Some(d) => Some((kind(d)?, a.data_dir.as_deref())),
+                None => None,
+            };
+            let (r, acc) = pipeline::simulate(&a.artifact, &a.machine, ds, a.count)
+                .with_context(|| format!("simulating {} on {}", a.artifact.display(), a.machine))?;
+            println!("{}", pipeline::describe_sim(&r, acc));
+            if !r.bit_exact() {
+                anyhow::bail!("the device output differs from the host");
+            }
+        }
+        PipelineCommand::Flash(a) => pipeline::flash(&a.artifact, &a.board)?,
+    }
+    Ok(())
+}
