@@ -380,8 +380,11 @@ fn modes_of<M: QModel>(m: &mut M) -> Vec<(String, WMode)> {
 }
 
 /// Runs a whole training job as configured; writes everything into `cfg.out`.
+///
+/// The device is Burn's default one with autodiff: the first enabled backend (GPUs before CPUs) unless
+/// `BURN_DEVICE` names one; with this crate's Burn features that is the Flex CPU backend.
 pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
-    let device = Device::flex().autodiff();
+    let device = Device::default().autodiff();
     let kind: DatasetKind = cfg.dataset.parse()?;
     let mut splits = data::load(kind, cfg.data_dir.as_deref(), cfg.seed, cfg.builtin_size)?;
     if cfg.train_limit > 0 {

@@ -88,3 +88,23 @@ fn qmodel_forward_shapes() {
     let m = Mlp::new([28, 28, 1], 4, 4, 0, &d);
     assert_eq!(m.forward(x, &mut Ctx::train(false)).dims(), [2, 4]);
 }
+
+#[test]
+fn regularizer_is_memory_reweighted_sum_of_bit_group_norms() {
+    use bsq_train::bsq::{IntWeight, QWeight};
+    use bsq_train::model::{Mlp, map_q};
+    use bsq_train::training::regularizer;
+    let d = Device::flex().autodiff();
+    // Every weight k = 1 at 2 bits: plane 0 is all zero (sqrt(ε)), plane 1 all ones (sqrt(numel)).
+    let mut m = map_q(Mlp::new([2, 2, 1], 2, 4, 0, &d), &mut |_, q: QWeight, _| {
+        QWeight::from_int(&IntWeight { bits: 2, scale: 1.0, k: vec![1; q.numel] }, true, &d)
+    });
+    let scheme = scheme_of(&mut m);
+    let (total, _) = bit_totals(&scheme);
+    let want: f64 = scheme
+        .iter()
+        .map(|(_, n, _, _)| (*n as f64 * 2.0 / total as f64) * (1e-8f64.sqrt() + (*n as f64 + 1e-8).sqrt()))
+        .sum();
+    let r = bsq_train::bsq::to_vec(regularizer(&mut m, total).unwrap())[0] as f64;
+    assert!((r - want).abs() < 1e-3 * want, "R = {r}, want {want}");
+}
