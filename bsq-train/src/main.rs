@@ -35,12 +35,13 @@ Examples:
   bsq train
 
   # MNIST LeNet, alpha sweep point (data in /data/mnist/*.gz):
-  bsq train --model lenet --dataset mnist --data-dir /data --alpha 5e-3 \\
-      --epochs-float 3 --epochs-bsq 6 --epochs-finetune 3 --requant-every 2 --out runs/lenet-a5e-3
+  bsq train --model lenet --dataset mnist --data-dir /data --alpha 2e-2 \\
+      --epochs-float 5 --epochs-bsq 5 --epochs-finetune 3 --out runs/lenet-a2e-2
 
-  # CIFAR-10 ResNet-20 (data_batch_5 is the held-out split), SGD:
-  bsq train --model resnet20 --dataset cifar10 --data-dir /data --optim sgd --lr 0.1 --lr-bsq 0.05 \\
-      --lr-finetune 0.01 --batch-size 128 --out runs/resnet20
+  # CIFAR-10 ResNet-20 (data_batch_5 is the held-out split):
+  bsq train --model resnet20 --dataset cifar10 --data-dir /data --lr 2e-3 --lr-bsq 1e-2 \\
+      --lr-finetune 5e-4 --alpha 5e-3 --epochs-float 30 --epochs-bsq 20 --epochs-finetune 10 \\
+      --requant-every 5 --out runs/resnet20
 
   # Continue an interrupted run:
   bsq train --out runs/resnet20 --resume

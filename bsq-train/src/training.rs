@@ -28,7 +28,7 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] data::DataError),
     /// File I/O.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
