@@ -8,7 +8,7 @@
 //!   residual adds, pooling or the network output — signed two's-complement bytes ([`OutputStage::signed`]).
 //! * Accumulation is in `i32`; requantization is TFLM's "double rounding" ([`requant`]).
 //!
-//! Every kernel has a simple reference version in [`reference`] and a fast version at the crate root; both
+//! Every kernel has a simple reference version in [`reference`](mod@reference) and a fast version at the crate root; both
 //! share one contract and give identical bytes (checked by property tests).
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]

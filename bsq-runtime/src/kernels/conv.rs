@@ -7,6 +7,9 @@
 //! * output pixels whose window lies entirely inside the input are computed **two at a time**; the inner
 //!   loop then reads one pair of weights and two activations and does four multiply-adds (weights reused
 //!   across pixels, activations across channels);
+//! * when the partial sums of a window row provably fit in 15 bits (low-bit weights and/or activations:
+//!   `2^n · max(input) · k_w·in_c < 2^15`), the **packed path** holds both channels' weights in one 32-bit
+//!   word and does two MACs per 32-bit multiply-add, four interior pixels at a time (see below);
 //! * padding is handled outside the inner loop: for each output row the valid window rows `i0..i1` are
 //!   computed once, and for a border pixel the valid columns `j0..j1`; the inner loop is always one
 //!   contiguous run of `(j1−j0)·in_c` activations (HWC) against the same run of weights

@@ -7,7 +7,7 @@
 //!
 //! | kernel | fast version | how |
 //! |---|---|---|
-//! | [`conv2d`] | yes | two channels × two pixels per inner loop over decoded `i16` weights ([`conv`](self)) |
+//! | [`conv2d`] | yes | two channels × two pixels per inner loop over decoded `i16` weights; packed path (two MACs per multiply, four pixels) for low-bit layers |
 //! | [`dense`] | yes | weights decoded on the fly, 8 fields per group, const width |
 //! | [`max_pool`], [`avg_pool`], [`global_avg_pool`], [`add`], [`argmax`] | = reference | already linear |
 
