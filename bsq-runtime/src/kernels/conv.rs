@@ -89,10 +89,10 @@ pub fn conv2d(
         xa,
         xb: xb.max(xa),
     };
-    let mut o = 0;
     // Largest activation: bounds the partial sums of the packed (SWAR) path below.
     let run_full = g.k_w * g.in_c;
     let x_max = if g.out_c >= 2 && run_full >= MIN_SWAR_RUN { input.iter().copied().max().unwrap_or(0) } else { 0 };
+    let mut o = 0;
     while o + 2 <= g.out_c {
         let ws = &mut scratch[..2 * row_len];
         decode_row_pair(weights, o, ws);
@@ -119,15 +119,20 @@ pub fn conv2d(
 // exactly when |S0|, |S1| ≤ 2^15 − 1 (`S0` = the low half sign-extended, `S1 = (S − S0) >> 16`), which
 // holds when at most `chunk = (2^15 − 1) / (max|w| · max x)` products are summed before unpacking; the
 // path is taken only when a whole window row fits (`chunk ≥ k_w · in_c`), and unpacks once per window
-// row. The sums are then the exact integers of the plain path, so the bytes are identical. Loaded with one `ldr` (the interleaved `i16` pair, little-endian), the word is
+// row. The sums are then the exact integers of the plain path, so the bytes are identical.
+//
+// Loaded with one `ldr` (the interleaved `i16` pair, little-endian), the word is
 // `(w0 mod 2^16) + 2^16·w1' = w0 + 2^16·([w0 < 0] + w1')`, so the high element is stored as
-// `w1' = w1 − [w0 < 0]` (`to_swar_pairs`). It applies to low-bit weights and/or low-bit activations
-// (e.g. 1-bit weights with 8-bit activations, up to 5-bit weights with 4-bit activations, for 3×3×16
-// windows); cutting longer rows into chunks was measured slower than the plain path (the unpacking per
-// chunk costs more than it saves), and so were short rows.
+// `w1' = w1 − [w0 < 0]` (`to_swar_pairs`).
+//
+// It applies to low-bit weights and/or low-bit activations (e.g. 1-bit weights with 8-bit activations, up
+// to 5-bit weights with 4-bit activations, for 3×3×16 windows). Cutting longer rows into chunks to widen
+// it was measured slower than the plain path on Cortex-M4 (LLVM's code for the chunked loops was worse
+// than the unpacking saved), and so were short rows.
 
 /// Shortest window row for which the packed path pays (measured on Cortex-M4, QEMU: with 5-element rows
-/// it costs 8.8 instructions per MAC against 7.1 for the plain path; with 48-element rows 2.5 against 3.1).
+/// it cost 8.8 instructions per MAC against 7.1 for the plain path; with 48-element rows it costs 2.27
+/// against 3.11).
 const MIN_SWAR_RUN: usize = 16;
 
 /// The longest run of products the packed path may sum for `bits`-bit weights (|w| ≤ 2^bits, which also
