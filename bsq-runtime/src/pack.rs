@@ -54,7 +54,7 @@ pub fn pack(bits: u8, row_len: usize, values: &[i32], out: &mut [u8]) -> Result<
         return Err(Error::InvalidBits { bits });
     }
     let m = max_magnitude(bits);
-    if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| v.abs() > m || **v == i32::MIN) {
+    if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| v.unsigned_abs() > m as u32) {
         return Err(Error::WeightOutOfRange { index, value, bits });
     }
     if row_len == 0 {
