@@ -28,6 +28,24 @@ pub fn build_and_run(board: &Board, bin: &str) -> Result<(Run, Report), Error> {
     Ok((run, report))
 }
 
+/// After a mismatch: runs binary `bin` again in dump mode (every layer's bytes) and returns the problems
+/// found then, which name the first differing byte inside the first differing layer.
+pub fn localize(board: &Board, bin: &str, expected: &[Expected], skipped: &[(String, String)]) -> Vec<String> {
+    let run = firmware::build(board).and_then(|b| {
+        qemu::run_with_args(board.machine, &b.elf(board, bin), &[], &["dump"], firmware::default_timeout())
+    });
+    match run {
+        Ok(run) => {
+            let report = protocol::parse(&run.stdout);
+            check_run(&run, &report, expected, skipped, board.machine)
+                .into_iter()
+                .map(|p| format!("(dump-mode rerun) {p}"))
+                .collect()
+        }
+        Err(e) => vec![format!("dump-mode rerun failed: {e}")],
+    }
+}
+
 /// Checks a finished run against `expected` (the host results) and `skipped` (what the board must list as
 /// left out). Golden files: `<golden_dir>/<item>.out`. Returns every problem found (empty = pass).
 pub fn check_run(

@@ -46,9 +46,23 @@ pub fn render_device(model: &str, m: &ModelReport) -> String {
     render(model, m.out.as_deref(), &m.layers)
 }
 
+/// `"<what> byte <i> differs: device <x>, host <y> (lengths …)"` for the first differing byte.
+pub fn first_difference(what: &str, got: &[u8], expected: &[u8]) -> String {
+    match got.iter().zip(expected).position(|(a, b)| a != b) {
+        Some(i) => format!(
+            "{what} byte {i} differs: device {:#04x}, host {:#04x} (lengths {} / {})",
+            got[i],
+            expected[i],
+            got.len(),
+            expected.len()
+        ),
+        None => format!("{what} length differs: device {}, host {}", got.len(), expected.len()),
+    }
+}
+
 /// Compares a device report with the host's layer outputs. The error names the first differing layer
-/// (index, name, both lengths and checksums) and, for the output, the first differing byte index and
-/// both values.
+/// (index, name, both lengths and checksums) and, for the output (and for that layer when the device ran in
+/// dump mode), the first differing byte index and both values.
 pub fn compare(model: &str, host: &[LayerOutput], print_out: bool, dev: &ModelReport) -> Result<(), String> {
     let sums = host_sums(host);
     let mut problems = Vec::new();
@@ -67,6 +81,9 @@ pub fn compare(model: &str, host: &[LayerOutput], print_out: bool, dev: &ModelRe
                     "first differing layer: {i} `{}` — device len={} sum={:08x} (name `{}`), host len={} sum={:08x}",
                     h.name, d.len, d.sum, d.name, h.len, h.sum
                 ));
+                if let Some(got) = dev.layer_bytes.get(&i) {
+                    problems.push(first_difference(&format!("layer {i} `{}`", h.name), got, &host[i].bytes));
+                }
                 break;
             }
             Some(_) => {}
@@ -79,19 +96,7 @@ pub fn compare(model: &str, host: &[LayerOutput], print_out: bool, dev: &ModelRe
         let expected = host.last().map(|l| &l.bytes[..]).unwrap_or(&[]);
         match dev.out.as_deref() {
             None => problems.push("no `out=` line from the device".into()),
-            Some(got) if got != expected => {
-                let first = got.iter().zip(expected).position(|(a, b)| a != b);
-                problems.push(match first {
-                    Some(i) => format!(
-                        "output byte {i} differs: device {:#04x}, host {:#04x} (lengths {} / {})",
-                        got[i],
-                        expected[i],
-                        got.len(),
-                        expected.len()
-                    ),
-                    None => format!("output length differs: device {}, host {}", got.len(), expected.len()),
-                });
-            }
+            Some(got) if got != expected => problems.push(first_difference("output", got, expected)),
             Some(_) => {}
         }
     }
@@ -129,5 +134,16 @@ mod tests {
         let err = compare("m", &host, true, &device(&wrong)).expect_err("differs");
         assert!(err.contains("first differing layer: 1 `b`"), "{err}");
         assert!(err.contains("output byte 2 differs: device 0x09, host 0x06"), "{err}");
+    }
+
+    #[test]
+    fn dump_mode_names_the_first_differing_byte_of_an_inner_layer() {
+        let host = layers();
+        let mut wrong = layers();
+        wrong[0].bytes[1] = 0;
+        let mut dev = device(&wrong);
+        dev.layer_bytes.insert(0, wrong[0].bytes.clone());
+        let err = compare("m", &host, false, &dev).expect_err("differs");
+        assert!(err.contains("layer 0 `a` byte 1 differs: device 0x00, host 0x02"), "{err}");
     }
 }

@@ -30,6 +30,8 @@ pub struct ModelReport {
     pub out: Option<Vec<u8>>,
     /// Layer checksums in order.
     pub layers: Vec<LayerSum>,
+    /// Whole layer outputs by layer index (dump mode only).
+    pub layer_bytes: BTreeMap<usize, Vec<u8>>,
 }
 
 /// Everything a run printed, typed.
@@ -151,6 +153,13 @@ fn parse_model_line(r: &mut Report, f: &[(&str, &str)]) -> bool {
             Some(b) => m.out = Some(b),
             None => return false,
         }
+    } else if let (Some(layer), Some(hex)) = (get("layer"), get("bytes")) {
+        match (layer.parse(), from_hex(hex)) {
+            (Ok(i), Some(b)) => {
+                m.layer_bytes.insert(i, b);
+            }
+            _ => return false,
+        }
     } else if let Some(layer) = get("layer") {
         let parsed = (|| {
             Some(LayerSum {
@@ -187,6 +196,7 @@ mod tests {
         let out = "noise\nBSQ begin machine=mps2-an386 firmware=suite format=1 models=2\n\
             BSQ model=a out=00ff10\nBSQ model=a region=0 clock=systick ticks=123 macs=45\n\
             BSQ model=a layer=0 name=conv1 len=3 sum=deadbeef\n\
+            BSQ model=a layer=0 bytes=0102ff\n\
             BSQ skip model=big reason=needs 300000 bytes of flash\n\
             BSQ error model=b err=conv input: expected length 4, got 3\n\
             BSQ done models=2 skipped=1 errors=1\n";
@@ -197,6 +207,7 @@ mod tests {
         assert_eq!(a.out.as_deref(), Some(&[0, 255, 16][..]));
         assert_eq!((a.region, a.ticks, a.macs), (Some(0), Some(123), Some(45)));
         assert_eq!(a.layers, vec![LayerSum { index: 0, name: "conv1".into(), len: 3, sum: 0xdead_beef }]);
+        assert_eq!(a.layer_bytes.get(&0), Some(&vec![1, 2, 255]));
         assert_eq!(r.skipped, vec![("big".into(), "needs 300000 bytes of flash".into())]);
         assert_eq!(r.errors, vec![("b".into(), "conv input: expected length 4, got 3".into())]);
         assert!(r.done && r.malformed.is_empty());

@@ -18,6 +18,10 @@ pub fn qemu_binary() -> String {
 /// QEMU's stdout, and `-icount shift=0,align=off,sleep=off` (one instruction = 1 ns of virtual time, so
 /// SysTick counts are deterministic).
 pub fn base_args(machine: &str) -> Vec<String> {
+    base_args_with(machine, "enable=on,target=native")
+}
+
+fn base_args_with(machine: &str, semihosting: &str) -> Vec<String> {
     [
         "-machine",
         machine,
@@ -28,7 +32,7 @@ pub fn base_args(machine: &str) -> Vec<String> {
         "-monitor",
         "none",
         "-semihosting-config",
-        "enable=on,target=native",
+        semihosting,
         "-icount",
         "shift=0,align=off,sleep=off",
     ]
@@ -89,9 +93,28 @@ pub fn check_installed_at(qemu: &str) -> Result<(), Error> {
 /// Runs `elf` on QEMU machine `machine` with stdin null, `extra` arguments before `-kernel`, and kills it
 /// after `timeout`. Both output streams are read to the end (never closed early).
 pub fn run(machine: &str, elf: &Path, extra: &[String], timeout: Duration) -> Result<Run, Error> {
+    run_with_args(machine, elf, extra, &[], timeout)
+}
+
+/// Like [`run`], passing `guest_args` to the firmware as semihosting arguments (after the ELF path as
+/// argument 0); `bsq-board` reads `dump` (dump mode: every layer's bytes).
+pub fn run_with_args(
+    machine: &str,
+    elf: &Path,
+    extra: &[String],
+    guest_args: &[&str],
+    timeout: Duration,
+) -> Result<Run, Error> {
     check_installed()?;
     let qemu = qemu_binary();
-    let mut args = base_args(machine);
+    let mut semihosting = String::from("enable=on,target=native");
+    if !guest_args.is_empty() {
+        semihosting.push_str(&format!(",arg={}", elf.display()));
+        for a in guest_args {
+            semihosting.push_str(&format!(",arg={a}"));
+        }
+    }
+    let mut args = base_args_with(machine, &semihosting);
     args.extend(extra.iter().cloned());
     args.push("-kernel".into());
     args.push(elf.display().to_string());

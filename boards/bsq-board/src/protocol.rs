@@ -8,6 +8,7 @@
 //! BSQ model=selftest-convnet region=0 clock=systick ticks=5311 macs=23184
 //! BSQ model=selftest-convnet out=0a1b…
 //! BSQ model=selftest-convnet layer=0 name=conv1 len=1152 sum=8c2f01aa
+//! BSQ model=selftest-convnet layer=0 bytes=00ff…                     (dump mode only)
 //! BSQ skip model=big reason=needs 300000 bytes of flash, budget 262144
 //! BSQ error model=x err=conv input: expected length 4, got 3
 //! BSQ done models=3 skipped=1 errors=0
@@ -47,6 +48,27 @@ pub fn layer(model: &str, index: usize, name: &str, bytes: &[u8]) {
         bytes.len(),
         bsq_runtime::checksum(bytes)
     );
+}
+
+/// `BSQ model=<m> layer=<i> bytes=<hex>`: one layer's whole output (dump mode only, see [`dump_requested`]).
+pub fn layer_bytes(model: &str, index: usize, bytes: &[u8]) {
+    let mut l = Line::new();
+    let _ = write!(l, "BSQ model={} layer={} bytes=", model, index);
+    l.push_hex(bytes);
+    l.end();
+}
+
+/// Whether the host asked for **dump mode**: every layer's whole output, not only its checksum (used to
+/// find the first differing byte of a layer after a checksum mismatch). Requested with the semihosting
+/// argument `dump` (QEMU: `-semihosting-config enable=on,target=native,arg=<elf>,arg=dump`).
+pub fn dump_requested() -> bool {
+    #[cfg(feature = "semihosting")]
+    {
+        if let Ok(args) = semihosting::experimental::env::args::<128>() {
+            return (&args).into_iter().any(|a| a == Ok("dump"));
+        }
+    }
+    false
 }
 
 /// `BSQ skip model=<m> reason=<text>`: a model left out of this firmware.

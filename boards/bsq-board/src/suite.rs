@@ -229,6 +229,7 @@ pub fn run_items(
     ws: &mut Workspace<'_>,
 ) -> usize {
     crate::cost::init();
+    let dump = protocol::dump_requested();
     protocol::begin(machine.name, firmware, items.len());
     let mut errors = 0;
     for (region, item) in items.iter().enumerate() {
@@ -251,7 +252,12 @@ pub fn run_items(
             }
         };
         protocol::cost(name, region, ticks, item.macs());
-        let mut observe = |i: usize, layer: &str, bytes: &[u8]| protocol::layer(name, i, layer, bytes);
+        let mut observe = |i: usize, layer: &str, bytes: &[u8]| {
+            protocol::layer(name, i, layer, bytes);
+            if dump {
+                protocol::layer_bytes(name, i, bytes);
+            }
+        };
         match item.infer(ws, Some(&mut observe), &mut NoTimer) {
             Ok(out) if (out.len(), bsq_runtime::checksum(out)) == timed => {}
             Ok(_) => {
