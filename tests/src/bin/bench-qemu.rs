@@ -164,12 +164,12 @@ fn real_main() -> Res<()> {
         for bits in 1..=8 {
             print!(" w{bits} |");
         }
-        println!(" CMSIS-NN int8 | CMSIS-NN int4 | worst w1-7 / w8 |");
+        println!(" CMSIS-NN int8 | CMSIS-NN int4 | w8 / CMSIS int8 | w4 / CMSIS int4 | worst w1-7 / w8 |");
         print!("|---|---:|");
         for _ in 1..=8 {
             print!("---:|");
         }
-        println!("---:|---:|---:|");
+        println!("---:|---:|---:|---:|---:|");
         for s in BENCH_SHAPES {
             let get = |bits: u8| by_name.get(bench_name(s.name, bits).as_str()).copied();
             let macs = get(8).map_or(0, |m| m.macs);
@@ -183,7 +183,16 @@ fn real_main() -> Res<()> {
             let w8 = get(8).map(|m| m.insns as f64);
             let worst = (1..=7).filter_map(|b| get(b).map(|m| m.insns as f64)).fold(0.0, f64::max);
             let ratio = w8.map_or("-".into(), |w8| format!("{:.2}", worst / w8));
-            println!(" {:.2} | {:.2} | {ratio} |", s.cmsis_int8, s.cmsis_int4);
+            let vs = |bits: u8, cmsis: f64| {
+                get(bits).map_or("-".into(), |m| format!("{:.2}", m.insns as f64 / m.macs.max(1) as f64 / cmsis))
+            };
+            println!(
+                " {:.2} | {:.2} | {} | {} | {ratio} |",
+                s.cmsis_int8,
+                s.cmsis_int4,
+                vs(8, s.cmsis_int8),
+                vs(4, s.cmsis_int4)
+            );
         }
         println!();
     }
