@@ -25,6 +25,10 @@ use serde::{Deserialize, Serialize};
 pub const GL_EPS: f32 = 1e-8;
 /// Largest weight precision.
 pub const MAX_BITS: u8 = 8;
+/// The scale parameter stores `s / SCALE_PARAM`: an optimizer step (Adam moves every parameter by about
+/// the learning rate) then moves `s` 16× less than a bit plane, so that the per-layer scale does not make
+/// every quantized weight of the layer jitter.
+pub const SCALE_PARAM: f32 = 1.0 / 16.0;
 
 /// How a [`QWeight`] computes its effective weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -61,7 +65,7 @@ pub struct QWeight {
     pub wp: Option<Param<Tensor<2>>>,
     /// Negative bit planes `[numel, n]` (`Bsq`).
     pub wn: Option<Param<Tensor<2>>>,
-    /// Per-layer scale `[1]`.
+    /// Per-layer scale `[1]`, stored as `s / SCALE_PARAM` (see [`SCALE_PARAM`]).
     pub s: Param<Tensor<1>>,
     /// Current mode.
     #[module(skip)]
@@ -220,7 +224,7 @@ impl QWeight {
     /// A weight in the given integer form, as bit planes (`bsq = true`) or as a fixed-scheme shadow.
     pub fn from_int(iw: &IntWeight, bsq: bool, device: &Device) -> Self {
         let numel = iw.k.len();
-        let s = param1(vec![iw.scale], device);
+        let s = param1(vec![iw.scale / SCALE_PARAM], device);
         if iw.bits == 0 {
             return QWeight { w: None, wp: None, wn: None, s, mode: WMode::Zero, numel };
         }
@@ -252,7 +256,7 @@ impl QWeight {
 
     /// The effective (fake-quantized) weight `[numel]`, differentiable with straight-through rounding.
     pub fn weight(&self) -> Tensor<1> {
-        let s = self.s.val();
+        let s = self.s.val() * SCALE_PARAM;
         match self.mode {
             WMode::Float => self.w.as_ref().expect("float weight").val(),
             WMode::Zero => Tensor::zeros([self.numel], &s.device()),
@@ -306,7 +310,7 @@ impl QWeight {
     /// The current integer form: re-quantized planes in BSQ mode (see [`requantize`]), rounded shadow in
     /// fixed mode, `decompose(·, 8)` of float weights.
     pub fn int_weight(&self) -> IntWeight {
-        let s = to_vec(self.s.val())[0];
+        let s = to_vec(self.s.val())[0] * SCALE_PARAM;
         match self.mode {
             WMode::Zero => IntWeight { bits: 0, scale: 1.0, k: vec![0; self.numel] },
             WMode::Float => decompose(&to_vec(self.w.as_ref().expect("w").val()), MAX_BITS),
@@ -388,7 +392,7 @@ mod tests {
             w: None,
             wp: Some(param2(vec![1.0, 0.4, 0.0, 0.0], 2, 2, &d)),
             wn: Some(param2(vec![0.0, 0.0, 0.0, 1.0], 2, 2, &d)),
-            s: param1(vec![0.6], &d),
+            s: param1(vec![0.6 / SCALE_PARAM], &d),
             mode: WMode::Bsq(2),
             numel: 2,
         };
@@ -416,7 +420,7 @@ mod tests {
             w: None,
             wp: Some(param2(vec![2.0, 2.0], 1, 2, &d)),
             wn: Some(param2(vec![0.0, 0.0], 1, 2, &d)),
-            s: param1(vec![1.0], &d),
+            s: param1(vec![1.0 / SCALE_PARAM], &d),
             mode: WMode::Bsq(2),
             numel: 1,
         };
@@ -424,8 +428,8 @@ mod tests {
         assert!((to_vec(w.clone())[0] - 1.0).abs() < 1e-6);
         let g = w.sum().backward();
         assert_eq!(to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap()), vec![0.0, 0.0]);
-        // dL/ds = k/(2^n−1) = 1.
-        assert!((to_vec(q.s.val().grad(&g).unwrap())[0] - 1.0).abs() < 1e-6);
+        // dL/ds = k/(2^n−1) = 1, and the stored parameter is s/SCALE_PARAM.
+        assert!((to_vec(q.s.val().grad(&g).unwrap())[0] - SCALE_PARAM).abs() < 1e-6);
     }
 
     #[test]
@@ -435,7 +439,7 @@ mod tests {
             w: None,
             wp: Some(param2(vec![3.0, 0.0, 0.0, 1.0], 2, 2, &d)),
             wn: Some(param2(vec![0.0, 0.0, 4.0, 0.0], 2, 2, &d)),
-            s: param1(vec![1.0], &d),
+            s: param1(vec![1.0 / SCALE_PARAM], &d),
             mode: WMode::Bsq(2),
             numel: 2,
         };
@@ -460,7 +464,7 @@ mod tests {
             w: None,
             wp: Some(param2(vec![-0.5, 2.5], 1, 2, &d)),
             wn: Some(param2(vec![1.0, 0.3], 1, 2, &d)),
-            s: param1(vec![1.0], &d),
+            s: param1(vec![1.0 / SCALE_PARAM], &d),
             mode: WMode::Bsq(2),
             numel: 1,
         };
