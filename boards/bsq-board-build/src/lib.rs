@@ -107,12 +107,18 @@ pub fn suite(board: &Board) -> Result<Suite, Box<dyn std::error::Error>> {
         static_ram = static_ram.max(c.ram_bytes()?);
     }
     let mut models = Vec::new();
-    for m in models::fixtures()? {
+    let user = models::user_model().transpose()?;
+    let user_name = user.as_ref().map(|m| m.name.clone());
+    for m in user.into_iter().chain(models::fixtures()?) {
         let ram_left = board.ram_budget().saturating_sub(static_ram.max(m.compiled.output_len()));
         match m.report.check_budget(Some(flash_left), Some(ram_left)) {
             Ok(()) => {
                 flash_left -= m.report.flash_bytes;
                 models.push(m);
+            }
+            // The user's own model must fit: refuse the build with codegen's budget message.
+            Err(e) if user_name.as_deref() == Some(m.name.as_str()) && models.is_empty() => {
+                return Err(format!("BSQ_MODEL {}: {e}", m.path.display()).into());
             }
             Err(e) => skipped.push((m.name.clone(), e.to_string().replace('\n', " "))),
         }
@@ -155,6 +161,10 @@ pub fn build_firmware(krate: &str) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("cargo:rerun-if-changed={}", models::fixtures_dir().display());
+    println!("cargo:rerun-if-env-changed=BSQ_MODEL");
+    if let Some(p) = std::env::var_os("BSQ_MODEL") {
+        println!("cargo:rerun-if-changed={}", PathBuf::from(p).display());
+    }
     let suite = suite(board)?;
     let mut flash_left = board.flash_budget();
     for c in &suite.cases {

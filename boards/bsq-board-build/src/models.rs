@@ -69,3 +69,14 @@ pub fn fixtures() -> Result<Vec<ModelDef>, Box<dyn std::error::Error>> {
     paths.sort_by_key(rank);
     paths.iter().map(|p| ModelDef::load(p).map_err(|e| format!("{}: {e}", p.display()).into())).collect()
 }
+
+/// The user's artifact named by the `BSQ_MODEL` environment variable (absolute, or relative to the current
+/// directory of the build), if set: `bsq flash` and `BSQ_MODEL=… cargo run --release` in a board directory
+/// put it into the firmware ahead of the fixtures.
+pub fn user_model() -> Option<Result<ModelDef, Box<dyn std::error::Error>>> {
+    let path = PathBuf::from(std::env::var_os("BSQ_MODEL")?);
+    Some(ModelDef::load(&path).map_err(|e| {
+        let e = e.to_string();
+        (if e.contains(&*path.to_string_lossy()) { e } else { format!("BSQ_MODEL={}: {e}", path.display()) }).into()
+    }))
+}
