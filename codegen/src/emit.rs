@@ -304,5 +304,19 @@ pub fn emit(m: &Compiled, source: &str) -> String {
         o.push_str("    }\n");
     }
     let _ = writeln!(o, "    Ok(&bytes[{os}..{oe}])\n}}");
-    o
+    allow_unused(&o)
+}
+
+/// Marks every top-level public item `#[allow(dead_code)]`: a firmware binary that uses only `predict`
+/// must not get warnings for the constants and functions it does not use.
+fn allow_unused(src: &str) -> String {
+    let mut out = String::with_capacity(src.len() + 1024);
+    for line in src.lines() {
+        if ["pub const ", "pub fn ", "pub struct ", "impl Arena "].iter().any(|p| line.starts_with(p)) {
+            out.push_str("#[allow(dead_code)]\n");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
