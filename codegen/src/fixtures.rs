@@ -29,9 +29,18 @@ impl Rng {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
+    /// A generator seeded from a name (FNV-1a 64 of its bytes).
+    pub fn from_name(name: &str) -> Self {
+        Self(crate::lower::fnv64(name.as_bytes()))
+    }
     /// Uniform integer in `lo..=hi`.
     pub fn int(&mut self, lo: i32, hi: i32) -> i32 {
-        lo + (self.next_u64() % ((hi - lo) as u64 + 1)) as i32
+        let span = (hi as i64 - lo as i64 + 1) as u64;
+        (lo as i64 + (self.next_u64() % span) as i64) as i32
+    }
+    /// `n` uniform bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
     }
     /// Uniform float in `[lo, hi)`.
     pub fn float(&mut self, lo: f32, hi: f32) -> f32 {

@@ -40,11 +40,11 @@ fn isqrt(x: u64) -> u64 {
 /// `in_max`: the largest input activation.
 pub fn params(rng: &mut Rng, bits: u8, rows: usize, row_len: usize, in_max: i32, out_bits: u8, signed: bool) -> Params {
     let m = max_magnitude(bits);
-    let weights = (0..rows * row_len).map(|_| if rng.range(0, 7) == 0 { 0 } else { rng.range(-m, m) }).collect();
+    let weights = (0..rows * row_len).map(|_| if rng.int(0, 7) == 0 { 0 } else { rng.int(-m, m) }).collect();
     let acc_scale = (isqrt(row_len as u64).max(1) * m.max(1) as u64 * in_max.max(1) as u64 / 3).max(1);
     let half_range = if signed { 1u64 << (out_bits - 1) } else { (1u64 << out_bits) - 1 } / 2 + 1;
     let bias_max = (acc_scale / 4).min(1 << 20) as i32;
-    let bias = (0..rows).map(|_| rng.range(-bias_max, bias_max)).collect();
+    let bias = (0..rows).map(|_| rng.int(-bias_max, bias_max)).collect();
     let requant = (0..rows).map(|c| requant_for_ratio(8 * half_range, acc_scale * (8 + (c % 3) as u64))).collect();
     Params { bits, rows, row_len, weights, bias, requant, out_bits, signed }
 }
