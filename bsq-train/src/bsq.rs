@@ -309,7 +309,22 @@ impl QWeight {
 
     /// The current integer form: re-quantized planes in BSQ mode (see [`requantize`]), rounded shadow in
     /// fixed mode, `decompose(·, 8)` of float weights.
+    ///
+    /// The scale is trainable and may cross zero: a negative `s` is returned as `|s|` with every `k` negated
+    /// (the same real weights), and `s = 0` as a 0-bit weight.
     pub fn int_weight(&self) -> IntWeight {
+        let mut iw = self.int_weight_raw();
+        if iw.scale < 0.0 {
+            iw.scale = -iw.scale;
+            iw.k.iter_mut().for_each(|k| *k = -*k);
+        }
+        if iw.bits > 0 && !(iw.scale > 0.0 && iw.scale.is_finite()) {
+            return IntWeight { bits: 0, scale: 1.0, k: vec![0; iw.k.len()] };
+        }
+        iw
+    }
+
+    fn int_weight_raw(&self) -> IntWeight {
         let s = to_vec(self.s.val())[0] * SCALE_PARAM;
         match self.mode {
             WMode::Zero => IntWeight { bits: 0, scale: 1.0, k: vec![0; self.numel] },
@@ -518,6 +533,17 @@ mod tests {
         assert_eq!(iw.k, vec![1, 1]);
         assert_eq!(iw.bits, 1);
         check_same_values(&[1.0, 1.0], &iw);
+    }
+
+    #[test]
+    fn negative_trained_scale_exports_as_positive_scale_and_negated_integers() {
+        let d = dev();
+        let q = QWeight::from_int(&IntWeight { bits: 2, scale: -0.3, k: vec![3, -1, 0] }, true, &d);
+        let before = to_vec(q.weight());
+        let iw = q.int_weight();
+        assert!(iw.scale > 0.0);
+        assert_eq!(iw.k, vec![-3, 1, 0]);
+        check_same_values(&before, &iw);
     }
 
     #[test]
