@@ -43,6 +43,45 @@ pub enum PipelineError {
     },
 }
 
+/// Re-exports the artifact of a finished run from its checkpoint (`RUN/ckpt/state.json` + `model.bpk`):
+/// re-calibrates the static activation scales, re-evaluates (fake-quant and integer) and writes
+/// `RUN/model.bsq.json`, `scheme.txt` and `summary.json` — and a copy at `to` if given. The run's own
+/// configuration (dataset, model, seed) is read from the checkpoint.
+pub fn export(run: &Path, to: Option<&Path>) -> Result<Summary, PipelineError> {
+    let state_path = run.join("ckpt").join("state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(|e| PipelineError::Io {
+        path: state_path.clone(),
+        message: format!("{e} (is {} the --out directory of a `bsq train` run?)", run.display()),
+    })?;
+    let bad = |m: String| PipelineError::Io { path: state_path.clone(), message: m };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let phase = v.get("phase").and_then(|p| p.as_str()).unwrap_or("?");
+    let epoch = v.get("epoch").and_then(|e| e.as_u64()).unwrap_or(0);
+    let finetune_epochs = v.pointer("/config/epochs_finetune").and_then(|e| e.as_u64()).unwrap_or(u64::MAX);
+    // The last checkpoint of a finished run is the last finetune epoch (or `done`).
+    let finished = phase == "done" || (phase == "finetune" && epoch >= finetune_epochs);
+    if !finished {
+        return Err(PipelineError::Mismatch(format!(
+            "{}: training is not finished (phase {phase}, epoch {epoch}); finish it with `bsq train --out {} --resume`",
+            run.display(),
+            run.display()
+        )));
+    }
+    let mut cfg: TrainConfig = serde_json::from_value(v.get("config").cloned().unwrap_or_default())
+        .map_err(|e| bad(format!("checkpoint config: {e}")))?;
+    cfg.resume = true;
+    cfg.out = run.to_path_buf();
+    cfg.summary_json = None;
+    let summary = train(&cfg)?;
+    if let Some(to) = to {
+        let bytes = std::fs::read(&summary.artifact)
+            .map_err(|e| PipelineError::Io { path: summary.artifact.clone(), message: e.to_string() })?;
+        bsq_codegen::write_atomic(to, &bytes)
+            .map_err(|e| PipelineError::Io { path: to.into(), message: e.to_string() })?;
+    }
+    Ok(summary)
+}
+
 /// Flash and RAM of a QEMU machine, for `--board` budgets: `(flash, ram)` minus code/stack reserves.
 pub fn machine_budget(machine: &str) -> Option<(usize, usize)> {
     bsq_tests::board_for_machine(machine).map(|b| (b.flash_budget(), b.ram_budget()))

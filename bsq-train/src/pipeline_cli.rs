@@ -14,6 +14,10 @@ pub enum PipelineCommand {
     /// the lm3s6965 budget, Cortex-M3 with 64 KiB RAM) → byte-exact check against the host → summary.
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// Re-export the artifact of a finished training run from its checkpoint (re-calibrated scales,
+    /// re-measured accuracies).
+    #[command(after_help = "Examples:\n  bsq export bsq-out\n  bsq export runs/lenet --to models/lenet.bsq.json")]
+    Export(ExportArgs),
     /// Compile an artifact into no_std Rust source (same as the build.rs API) and print the memory report.
     #[command(
         after_help = "Examples:\n  bsq codegen bsq-out/model.bsq.json -o model.rs\n  bsq codegen model.bsq.json -o src/model.rs --board lm3s6965evb   # refuse models over the board's budget"
@@ -77,6 +81,17 @@ pub struct DemoArgs {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// `bsq export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The run directory (`bsq train --out`).
+    #[arg(default_value = "bsq-out")]
+    run: PathBuf,
+    /// Also copy the artifact here.
+    #[arg(long)]
+    to: Option<PathBuf>,
 }
 
 /// `bsq codegen`.
@@ -177,6 +192,21 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
             };
             let r = pipeline::demo(&cfg).context("bsq demo")?;
             print!("{}", r.text);
+        }
+        PipelineCommand::Export(a) => {
+            let s =
+                pipeline::export(&a.run, a.to.as_deref()).with_context(|| format!("exporting {}", a.run.display()))?;
+            print!("{}", bsq_train::training::scheme_table(&s));
+            let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}%"));
+            println!(
+                "fake-quant {:.2}%, integer {} | artifact {}",
+                s.accuracy.fake_quant,
+                fmt(s.accuracy.integer),
+                s.artifact.display()
+            );
+            if let Some(to) = &a.to {
+                println!("copied to {}", to.display());
+            }
         }
         PipelineCommand::Codegen(a) => {
             let (mut flash, mut ram) = (a.flash_budget, a.ram_budget);

@@ -40,5 +40,12 @@ fn demo_pipeline_is_bit_exact_on_qemu_with_a_sane_accuracy() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     assert!(r.text.contains("bit-exact host ≡ device: yes"));
+    // `bsq export` rebuilds the same integer model from the checkpoint.
+    let again =
+        bsq_train::pipeline::export(&out, Some(&out.join("copy.bsq.json"))).expect("export from the checkpoint");
+    assert_eq!(again.accuracy.integer, r.train.accuracy.integer);
+    let a = bsq_codegen::Artifact::load(&out.join("copy.bsq.json")).unwrap();
+    let b = bsq_codegen::Artifact::load(&r.train.artifact).unwrap();
+    assert_eq!(a.layers, b.layers, "re-exported layers differ");
     std::fs::remove_dir_all(&out).ok();
 }
