@@ -97,6 +97,7 @@ pub fn codegen(
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| PipelineError::Io { path: dir.into(), message: e.to_string() })?;
     let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let artifact = std::path::absolute(artifact).unwrap_or_else(|_| artifact.to_path_buf());
     let mut b = Builder::new(artifact).cargo_metadata(false).out_dir(dir).module_name(stem);
     if let Some(f) = flash {
         b = b.flash_budget(f);
@@ -337,9 +338,10 @@ impl Default for DemoConfig {
             data_dir: None,
             machines: vec!["mps2-an386".into(), "lm3s6965evb".into()],
             device_inputs: 16,
-            epochs: [1, 2, 1],
+            // Long enough on the built-in data for BSQ to drop bits (≈ 25 s of training on 2 cores).
+            epochs: [1, 6, 2],
             train_limit: 0,
-            alpha: 5e-3,
+            alpha: 2e-2,
             verbose: true,
         }
     }

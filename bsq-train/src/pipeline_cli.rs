@@ -70,14 +70,14 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 16)]
     device_inputs: usize,
     /// Epochs of float pretraining, BSQ and finetuning.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,1")]
+    #[arg(long, value_delimiter = ',', default_value = "1,6,2")]
     epochs: Vec<usize>,
     /// Use only the first N training images (0 = all).
     #[arg(long, default_value_t = 0)]
     train_limit: usize,
-    /// Regularization strength α.
-    #[arg(long, default_value_t = 5e-3)]
-    alpha: f64,
+    /// Regularization strength α (default 2e-2).
+    #[arg(long)]
+    alpha: Option<f64>,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -178,7 +178,7 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
         PipelineCommand::Demo(a) => {
             let epochs = match a.epochs.as_slice() {
                 [f, b, t] => [*f, *b, *t],
-                _ => anyhow::bail!("--epochs takes three numbers: float,bsq,finetune (e.g. 1,2,1)"),
+                _ => anyhow::bail!("--epochs takes three numbers: float,bsq,finetune (e.g. 1,6,2)"),
             };
             let cfg = DemoConfig {
                 out: a.out.clone(),
@@ -187,7 +187,7 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
                 device_inputs: a.device_inputs,
                 epochs,
                 train_limit: a.train_limit,
-                alpha: a.alpha,
+                alpha: a.alpha.unwrap_or(DemoConfig::default().alpha),
                 verbose: !a.quiet,
             };
             let r = pipeline::demo(&cfg).context("bsq demo")?;

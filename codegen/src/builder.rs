@@ -33,8 +33,8 @@ pub struct Generated {
 }
 
 impl Builder {
-    /// A builder for the artifact at `path`. A relative path is resolved against `CARGO_MANIFEST_DIR` when
-    /// that is set (in build scripts), not against the current directory.
+    /// A builder for the artifact at `path`. In a build script a relative path is resolved against
+    /// `CARGO_MANIFEST_DIR`, not against the current directory (see [`Builder::artifact_path`]).
     pub fn new(path: impl AsRef<Path>) -> Self {
         Self {
             artifact: path.as_ref().to_path_buf(),
@@ -76,9 +76,12 @@ impl Builder {
         self
     }
 
-    /// The artifact path after resolution against `CARGO_MANIFEST_DIR`.
+    /// The artifact path after resolution: inside a build script (`CARGO_MANIFEST_DIR` and `OUT_DIR` set)
+    /// a relative path is relative to the crate's manifest directory; elsewhere (a CLI, even one started by
+    /// `cargo run`, which sets only `CARGO_MANIFEST_DIR`) to the current directory.
     pub fn artifact_path(&self) -> PathBuf {
         if self.artifact.is_relative()
+            && std::env::var_os("OUT_DIR").is_some()
             && let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR")
         {
             return Path::new(&dir).join(&self.artifact);
