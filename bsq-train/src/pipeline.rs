@@ -218,10 +218,12 @@ pub fn simulate(
     dataset: Option<(DatasetKind, Option<&Path>)>,
     count: usize,
 ) -> Result<(SimResult, Option<f64>), PipelineError> {
+    let a = Artifact::load(artifact)?;
+    let signed = compile(&a)?.output_signed();
     let (inputs, labels) = match dataset {
         Some((kind, dir)) => {
             let test = held_out(kind, dir, count.max(1))?;
-            check_fits(&Artifact::load(artifact)?, &test)?;
+            check_fits(&a, &test)?;
             ((0..test.len()).map(|i| test.image(i).to_vec()).collect(), Some(test.labels))
         }
         None => (Vec::new(), None),
@@ -235,7 +237,6 @@ pub fn simulate(
         timeout: Duration::from_secs(300),
     };
     let r = qemu_simulate(&opts).map_err(|e| PipelineError::Device(e.to_string()))?;
-    let signed = compile(&Artifact::load(artifact)?)?.output_signed();
     let accuracy = labels.map(|labels| {
         let right = r
             .inputs
