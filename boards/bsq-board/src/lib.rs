@@ -3,6 +3,7 @@
 //! What every bsq firmware shares, so that a firmware binary is a few lines: pick the machine, hand the
 //! generated suite to [`suite::run`], exit.
 //!
+//! * [`led`]: pass/fail on a board LED (real boards);
 //! * [`log`]: text lines over semihosting (QEMU, `probe-rs run`) or defmt-rtt (feature `defmt`);
 //! * [`exit`]: end the run with an exit code (semihosting `SYS_EXIT`, any code);
 //! * panic and HardFault handlers that print a `BSQ panic …` / `BSQ hardfault …` line and exit with
@@ -22,6 +23,7 @@ compile_error!(
 
 pub mod cost;
 mod handlers;
+pub mod led;
 pub mod log;
 pub mod marker;
 pub mod protocol;

@@ -5,9 +5,8 @@
 #![no_std]
 #![no_main]
 
+use bsq_board::led::StatusLed;
 use bsq_board::suite::Workspace;
-use embedded_hal::delay::DelayNs;
-use embedded_hal::digital::OutputPin;
 use nrf52840_hal::{Timer, gpio::Level, pac};
 
 mod suite {
@@ -21,23 +20,11 @@ fn main() -> ! {
     let Some(p) = pac::Peripherals::take() else { bsq_board::exit(bsq_board::EXIT_FAILURE) };
     let port0 = nrf52840_hal::gpio::p0::Parts::new(p.P0);
     // LED1 (P0.13) is active low.
-    let mut led = port0.p0_13.into_push_pull_output(Level::High);
+    let mut led = StatusLed::new(port0.p0_13.into_push_pull_output(Level::High), true);
     let mut timer = Timer::new(p.TIMER0);
-    let _ = led.set_low();
-    timer.delay_ms(200);
-    let _ = led.set_high();
+    led.hello(&mut timer);
 
     let mut ws = Workspace { arena: ARENA, scratch: SCRATCH };
     let errors = bsq_board::suite::run_items(&suite::MACHINE, "suite", &suite::ITEMS, &suite::SKIPPED, &mut ws);
-    if errors == 0 {
-        let _ = led.set_low();
-    } else {
-        for _ in 0..10 {
-            let _ = led.set_low();
-            timer.delay_ms(100);
-            let _ = led.set_high();
-            timer.delay_ms(100);
-        }
-    }
-    bsq_board::exit(if errors == 0 { 0 } else { bsq_board::EXIT_FAILURE })
+    led.finish(errors, &mut timer)
 }

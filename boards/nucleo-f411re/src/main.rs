@@ -5,6 +5,7 @@
 #![no_std]
 #![no_main]
 
+use bsq_board::led::StatusLed;
 use bsq_board::suite::Workspace;
 use stm32f4xx_hal::{pac, prelude::*, rcc::Config};
 
@@ -20,23 +21,11 @@ fn main() -> ! {
     let mut rcc = dp.RCC.freeze(Config::hsi().sysclk(84.MHz()));
     let gpioa = dp.GPIOA.split(&mut rcc);
     // LD2 (PA5) is active high.
-    let mut led = gpioa.pa5.into_push_pull_output();
+    let mut led = StatusLed::new(gpioa.pa5.into_push_pull_output(), false);
     let mut delay = dp.TIM5.delay_us(&mut rcc);
-    led.set_high();
-    delay.delay_ms(200);
-    led.set_low();
+    led.hello(&mut delay);
 
     let mut ws = Workspace { arena: ARENA, scratch: SCRATCH };
     let errors = bsq_board::suite::run_items(&suite::MACHINE, "suite", &suite::ITEMS, &suite::SKIPPED, &mut ws);
-    if errors == 0 {
-        led.set_high();
-    } else {
-        for _ in 0..10 {
-            led.set_high();
-            delay.delay_ms(100);
-            led.set_low();
-            delay.delay_ms(100);
-        }
-    }
-    bsq_board::exit(if errors == 0 { 0 } else { bsq_board::EXIT_FAILURE })
+    led.finish(errors, &mut delay)
 }

@@ -5,9 +5,8 @@
 #![no_std]
 #![no_main]
 
+use bsq_board::led::StatusLed;
 use bsq_board::suite::Workspace;
-use embedded_hal::delay::DelayNs;
-use embedded_hal::digital::OutputPin;
 use rp_pico::hal::{self, pac};
 
 mod suite {
@@ -34,22 +33,10 @@ fn main() -> ! {
     let mut timer = hal::Timer::new(pac.TIMER, &mut pac.RESETS, &clocks);
     let sio = hal::Sio::new(pac.SIO);
     let pins = rp_pico::Pins::new(pac.IO_BANK0, pac.PADS_BANK0, sio.gpio_bank0, &mut pac.RESETS);
-    let mut led = pins.led.into_push_pull_output();
-    let _ = led.set_high();
-    timer.delay_ms(200);
-    let _ = led.set_low();
+    let mut led = StatusLed::new(pins.led.into_push_pull_output(), false);
+    led.hello(&mut timer);
 
     let mut ws = Workspace { arena: ARENA, scratch: SCRATCH };
     let errors = bsq_board::suite::run_items(&suite::MACHINE, "suite", &suite::ITEMS, &suite::SKIPPED, &mut ws);
-    if errors == 0 {
-        let _ = led.set_high();
-    } else {
-        for _ in 0..10 {
-            let _ = led.set_high();
-            timer.delay_ms(100);
-            let _ = led.set_low();
-            timer.delay_ms(100);
-        }
-    }
-    bsq_board::exit(if errors == 0 { 0 } else { bsq_board::EXIT_FAILURE })
+    led.finish(errors, &mut timer)
 }
