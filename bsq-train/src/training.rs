@@ -358,9 +358,7 @@ fn make_optim(kind: OptimKind) -> ModuleOptimizer {
 
 /// Writes bytes atomically (temporary file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    bsq_codegen::write_atomic(path, bytes).map_err(io_err(path))
 }
 
 fn save_model<M: QModel>(model: &M, path: &Path) -> Result<(), TrainError> {
