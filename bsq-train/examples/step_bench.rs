@@ -1,5 +1,6 @@
 //! Times one BSQ training step (forward, cross-entropy + α·R, backward, Adam step, bit clamp) at batch 64,
-//! for comparison with `shared/tools/pytorch-bsq-step/bench.py`.
+//! for comparison with the same step in PyTorch, `bsq-train/bench/torch_step.py` (`bsq-train/bench/compare.sh`
+//! runs both).
 //!
 //! `cargo run --release -p bsq-train --example step_bench -- [lenet|resnet20] [steps]`
 
@@ -22,7 +23,8 @@ fn bench<M: QModel>(model: M, shape: [usize; 4], steps: usize, device: &Device) 
     let mut times = Vec::new();
     for _ in 0..steps {
         let t = Instant::now();
-        let logits = model.forward(x.clone(), &mut Ctx::train(true));
+        // Quantized training as in the BSQ phase: PACT activations and every signed 8-bit point (scale 0.05).
+        let logits = model.forward(x.clone(), &mut Ctx::train_quantized(&[0.05; 16]));
         let r = regularizer(&mut model, 1).expect("bsq layers");
         let loss = ce.forward(logits, y.clone()) + r * 1e-4;
         let _ = bsq_train::bsq::to_vec(loss.clone().inner());
