@@ -7,7 +7,9 @@
 //! * [`bsq`]: bit-plane weights, the group-Lasso regularizer, re-quantization, fixed-scheme QAT;
 //! * [`model`]: MLP, LeNet and ResNet-20 with static activation quantization;
 //! * [`training`]: the hand-written training loop (float → BSQ → finetune), checkpoints, metrics;
-//! * [`export`]: the artifact writer.
+//! * [`export`]: the artifact writer;
+//! * [`pipeline`]: the rest of the path after training (codegen, evaluation, reports, simulation, demo);
+//! * [`sweep`]: an α sweep (one float model, one BSQ run per α) and its accuracy-vs-bits plot.
 //!
 //! ```no_run
 //! let cfg = bsq_train::training::TrainConfig { out: "bsq-out".into(), ..Default::default() };
@@ -21,4 +23,5 @@ pub mod data;
 pub mod export;
 pub mod model;
 pub mod pipeline;
+pub mod sweep;
 pub mod training;

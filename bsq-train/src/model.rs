@@ -6,7 +6,8 @@
 //! * conv / dense followed by ReLU: unsigned `a`-bit activation with a learned PACT clip `c`:
 //!   `q = clamp(round(y/scale), 0, 2^a−1)`, `scale = c/(2^a−1)`;
 //! * ResNet conv2 / downsample outputs and the logits: signed 8-bit with a calibrated scale
-//!   (`max|y|/127` over calibration batches), applied at evaluation only;
+//!   (`max|y|/127` over calibration batches), applied with a straight-through rounding during the
+//!   quantized training phases (scales from the latest calibration) and at evaluation;
 //! * residual add: unsigned `a`-bit PACT on the sum; max pooling keeps the quantization;
 //!   global average pooling gives `round(mean(q))` (half away from zero) at the input scale.
 
@@ -60,7 +61,7 @@ impl std::fmt::Display for Arch {
 pub struct Ctx {
     /// Quantize activations (PACT) — off during float pretraining.
     pub quant: bool,
-    /// Apply the signed 8-bit points with `scales` (evaluation).
+    /// Apply the signed 8-bit points with `scales` (quantized training and evaluation).
     pub eval: bool,
     /// Record `max|y|` of the signed points into `maxes`.
     pub calibrate: bool,
@@ -75,9 +76,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A training context.
+    /// A training context without the signed points (float pretraining, or before any calibration).
     pub fn train(quant: bool) -> Self {
         Ctx { quant, ..Default::default() }
+    }
+
+    /// A quantized-training context: PACT activations and the signed 8-bit points at the given calibrated
+    /// scales, both with straight-through rounding, so training sees the quantization that is exported.
+    /// With no scales (nothing calibrated yet) the signed points pass values through.
+    pub fn train_quantized(scales: &[f32]) -> Self {
+        Ctx { quant: true, eval: !scales.is_empty(), scales: scales.to_vec(), ..Default::default() }
     }
 
     /// An evaluation context with the given signed scales.
@@ -129,7 +137,8 @@ impl Ctx {
         }
         if self.eval {
             let s = self.scales.get(i).copied().unwrap_or(1.0);
-            round_half_away(y / s).clamp(-128.0, 127.0) * s
+            // Straight-through rounding; the clamp passes no gradient outside [−128, 127] (saturation).
+            ste_round(y / s).clamp(-128.0, 127.0) * s
         } else {
             y
         }
@@ -605,4 +614,36 @@ pub fn apply_scheme<M: QModel>(m: M, scheme: &[(String, WMode)]) -> M {
         }
         _ => q,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bsq::to_vec;
+
+    /// The signed 8-bit points in quantized training: the forward value is the exported
+    /// `clamp(round(y/s), −128, 127)·s`, the gradient passes straight through inside the range and is zero
+    /// where the value saturates.
+    #[test]
+    fn signed_point_quantizes_in_training_with_straight_through_gradient() {
+        let d = Device::flex().autodiff();
+        let y = Tensor::<1>::from_data(TensorData::new(vec![0.26f32, -0.36, 20.0, -0.04], [4]), &d).require_grad();
+        let mut ctx = Ctx::train_quantized(&[0.1]);
+        ctx.start();
+        let q = ctx.signed(y.clone());
+        let v = to_vec(q.clone());
+        let want = [0.3f32, -0.4, 12.7, 0.0];
+        for (a, b) in v.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{v:?}");
+        }
+        let g = (q * Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [4]), &d)).sum().backward();
+        assert_eq!(to_vec(y.grad(&g).unwrap()), vec![1.0, 2.0, 0.0, 4.0]);
+        // Before any calibration (no scales), and in float training, the point passes values through.
+        let mut ctx = Ctx::train_quantized(&[]);
+        ctx.start();
+        assert_eq!(to_vec(ctx.signed(y.clone())), vec![0.26, -0.36, 20.0, -0.04]);
+        let mut ctx = Ctx::train(false);
+        ctx.start();
+        assert_eq!(to_vec(ctx.signed(y)), vec![0.26, -0.36, 20.0, -0.04]);
+    }
 }

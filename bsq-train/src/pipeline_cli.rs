@@ -1,10 +1,13 @@
-//! The `bsq` subcommands after training: demo, codegen, eval, report, simulate, flash.
+//! The `bsq` subcommands after training: demo, sweep, codegen, eval, report, simulate, flash.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use bsq_train::data::DatasetKind;
+use bsq_train::model::Arch;
 use bsq_train::pipeline::{self, DemoConfig};
+use bsq_train::sweep::{self, SweepConfig};
+use bsq_train::training::{OptimKind, TrainConfig};
 use clap::{Args, Subcommand};
 
 /// Subcommands of the rest of the pipeline (flattened into `bsq`'s command list).
@@ -14,6 +17,11 @@ pub enum PipelineCommand {
     /// the lm3s6965 budget, Cortex-M3 with 64 KiB RAM) → byte-exact check against the host → summary.
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// α sweep: one float model, then one BSQ run per α from it; writes the accuracy-vs-bits curve
+    /// (sweep.svg) and its points (sweep.json, sweep.csv). Re-run the same command to continue an
+    /// interrupted sweep (finished runs are reused, interrupted ones resumed).
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Sweep(SweepArgs),
     /// Re-export the artifact of a finished training run from its checkpoint (re-calibrated scales,
     /// re-measured accuracies).
     #[command(after_help = "Examples:\n  bsq export bsq-out\n  bsq export runs/lenet --to models/lenet.bsq.json")]
@@ -81,6 +89,147 @@ pub struct DemoArgs {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+}
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  # Built-in generated dataset (no files needed):
+  bsq sweep --alpha 1e-2,2e-2,4e-2 --epochs-bsq 3 --lr-bsq 1e-2
+
+  # MNIST LeNet (data in ../shared/data/mnist/*.gz):
+  bsq sweep --model lenet --dataset mnist --data-dir ../shared/data --alpha 5e-3,1e-2,2e-2 \\
+      --epochs-float 5 --epochs-bsq 5 --epochs-finetune 5 --lr-bsq 3e-3 --lr-finetune 1e-3 --out runs/sweep
+
+Writes into --out (default bsq-sweep/): float/ (the float pretraining run; its ckpt/float.bpk seeds every
+α run, skipped with --pretrained), alpha-<α>/ (one `bsq train` run directory per α, e.g. alpha-5e-3/),
+sweep.json and sweep.csv (per α: average magnitude and stored bits, compression, float / fake-quant /
+integer accuracy, run directory) and sweep.svg (integer accuracy vs average bits, one labelled point per
+α, the float accuracy dashed). Re-running the same command reuses finished runs and resumes interrupted
+ones; a run directory trained with other options is refused (use another --out for another recipe).";
+
+/// Every numeric default of `bsq sweep` is the library's (`TrainConfig::default()`).
+static DEFAULTS: std::sync::LazyLock<TrainConfig> = std::sync::LazyLock::new(TrainConfig::default);
+
+fn parse_dataset(s: &str) -> Result<String, String> {
+    s.parse::<DatasetKind>().map(|k| k.to_string()).map_err(|e| e.to_string())
+}
+
+fn parse_optim(s: &str) -> Result<OptimKind, String> {
+    match s {
+        "adam" => Ok(OptimKind::Adam),
+        "sgd" => Ok(OptimKind::Sgd),
+        _ => Err(format!("unknown optimizer {s:?} (expected adam or sgd)")),
+    }
+}
+
+fn optim_name(o: OptimKind) -> &'static str {
+    match o {
+        OptimKind::Adam => "adam",
+        OptimKind::Sgd => "sgd",
+    }
+}
+
+/// `bsq sweep`.
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// The α values, one BSQ run each (comma-separated, e.g. 5e-3,1e-2,2e-2).
+    #[arg(long, value_delimiter = ',', required = true)]
+    alpha: Vec<f64>,
+    /// Sweep directory.
+    #[arg(long, default_value = "bsq-sweep")]
+    out: PathBuf,
+    /// Architecture (lenet, mlp, resnet20).
+    #[arg(long, default_value_t = DEFAULTS.model)]
+    model: Arch,
+    /// Dataset (builtin, mnist, fashion, cifar10).
+    #[arg(long, default_value_t = DEFAULTS.dataset.clone(), value_parser = parse_dataset)]
+    dataset: String,
+    /// Data directory (holds mnist/, fashion/, cifar10/); default: $BSQ_DATA_DIR.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Float pretraining epochs (once for the whole sweep).
+    #[arg(long, default_value_t = DEFAULTS.epochs_float)]
+    epochs_float: usize,
+    /// BSQ epochs of each run.
+    #[arg(long, default_value_t = DEFAULTS.epochs_bsq)]
+    epochs_bsq: usize,
+    /// Finetuning epochs of each run (scheme fixed).
+    #[arg(long, default_value_t = DEFAULTS.epochs_finetune)]
+    epochs_finetune: usize,
+    /// Re-quantize every K BSQ epochs (and after the last).
+    #[arg(long, default_value_t = DEFAULTS.requant_every)]
+    requant_every: usize,
+    /// Activation bits (up to 8).
+    #[arg(long, default_value_t = DEFAULTS.act_bits)]
+    act_bits: u8,
+    /// Batch size.
+    #[arg(long, default_value_t = DEFAULTS.batch_size)]
+    batch_size: usize,
+    /// Optimizer (adam, sgd).
+    #[arg(long, default_value = optim_name(DEFAULTS.optim), value_parser = parse_optim)]
+    optim: OptimKind,
+    /// Learning rate of float pretraining.
+    #[arg(long, default_value_t = DEFAULTS.lr)]
+    lr: f64,
+    /// Learning rate of the BSQ phase.
+    #[arg(long, default_value_t = DEFAULTS.lr_bsq)]
+    lr_bsq: f64,
+    /// Learning rate of finetuning.
+    #[arg(long, default_value_t = DEFAULTS.lr_finetune)]
+    lr_finetune: f64,
+    /// Use only the first N training images (0 = all).
+    #[arg(long, default_value_t = DEFAULTS.train_limit)]
+    train_limit: usize,
+    /// Use only the first N held-out images (0 = all).
+    #[arg(long, default_value_t = DEFAULTS.test_limit)]
+    test_limit: usize,
+    /// Generated training images for --dataset builtin.
+    #[arg(long, default_value_t = DEFAULTS.builtin_size)]
+    builtin_size: usize,
+    /// Seed.
+    #[arg(long, default_value_t = DEFAULTS.seed)]
+    seed: u64,
+    /// Start every run from this float checkpoint (e.g. RUN/ckpt/float.bpk) instead of pretraining one.
+    #[arg(long)]
+    pretrained: Option<PathBuf>,
+    /// Backend: auto, flex, cuda, wgpu (see `bsq train --help`).
+    #[arg(long, default_value_t = DEFAULTS.device.clone())]
+    device: String,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl SweepArgs {
+    fn config(&self) -> SweepConfig {
+        SweepConfig {
+            base: TrainConfig {
+                model: self.model,
+                dataset: self.dataset.clone(),
+                data_dir: self.data_dir.clone(),
+                builtin_size: self.builtin_size,
+                train_limit: self.train_limit,
+                test_limit: self.test_limit,
+                epochs_float: self.epochs_float,
+                epochs_bsq: self.epochs_bsq,
+                epochs_finetune: self.epochs_finetune,
+                requant_every: self.requant_every,
+                act_bits: self.act_bits,
+                batch_size: self.batch_size.max(1),
+                optim: self.optim,
+                lr: self.lr,
+                lr_bsq: self.lr_bsq,
+                lr_finetune: self.lr_finetune,
+                seed: self.seed,
+                pretrained: self.pretrained.clone(),
+                device: self.device.clone(),
+                verbose: !self.quiet,
+                ..TrainConfig::default()
+            },
+            alphas: self.alpha.clone(),
+            out: self.out.clone(),
+        }
+    }
 }
 
 /// `bsq export`.
@@ -192,6 +341,22 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
             };
             let r = pipeline::demo(&cfg).context("bsq demo")?;
             print!("{}", r.text);
+        }
+        PipelineCommand::Sweep(a) => {
+            let cfg = a.config();
+            let r = sweep::sweep(&cfg).with_context(|| format!("bsq sweep into {}", cfg.out.display()))?;
+            print!("{}", sweep::sweep_table(&r.points));
+            if let Some(f) = r.float_acc {
+                println!("float model {}: {f:.2}%", r.float_model.display());
+            }
+            let reused = r.reused.iter().filter(|&&x| x).count();
+            if reused > 0 {
+                println!("{reused} of {} runs reused from an earlier invocation", r.points.len());
+            }
+            println!("files:");
+            for (what, p) in &r.files {
+                println!("  {what:<18} {}", p.display());
+            }
         }
         PipelineCommand::Export(a) => {
             let s =

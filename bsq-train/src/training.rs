@@ -2,8 +2,14 @@
 //! epochs and at the end → finetuning with the scheme fixed → calibration, evaluation and export.
 //!
 //! Hand-written (not Burn's `Learner`): the model and the optimizer change at every re-quantization.
-//! Seeded and reproducible; per-epoch metrics in `metrics.jsonl`; checkpoints (`ckpt/model.bpk` + the
-//! scheme in `ckpt/state.json`) are written atomically after every epoch and `resume` continues from them.
+//! Seeded and reproducible; per-epoch metrics in `metrics.jsonl`.
+//!
+//! Checkpoints: after every epoch the model and the optimizer state are written to new files named after
+//! the phase and epoch (`ckpt/model-bsq-3.bpk`, `ckpt/optim-bsq-3.bpk`), each through a temporary file and
+//! a rename; then `ckpt/state.json` (format [`CKPT_FORMAT`] version [`CKPT_VERSION`]: the phase, the scheme
+//! that gives the parameter shapes, the file names, the calibrated scales, the number of metric lines) is
+//! replaced atomically — that rename is the commit point — and only then are the previous epoch's files
+//! removed. A run killed at any point therefore resumes (`resume`) from a consistent last epoch.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -114,6 +120,54 @@ pub struct TrainConfig {
     pub summary_json: Option<PathBuf>,
     /// Print progress.
     pub verbose: bool,
+    /// Backend to train on: `auto` (Burn's default: a GPU backend compiled in, else the Flex CPU backend),
+    /// `flex`, `cuda` (cargo feature `cuda`) or `wgpu` (cargo feature `wgpu`). See [`device_for`].
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+/// Backends compiled into this build (`flex` always; `cuda`, `wgpu` by cargo feature).
+pub fn backends() -> Vec<&'static str> {
+    #[allow(unused_mut)]
+    let mut v = vec!["flex"];
+    #[cfg(feature = "cuda")]
+    v.push("cuda");
+    #[cfg(feature = "wgpu")]
+    v.push("wgpu");
+    v
+}
+
+/// The autodiff training device named by `--device` (see [`TrainConfig::device`]). `auto` honours Burn's
+/// `BURN_DEVICE` environment variable when it names a compiled backend.
+pub fn device_for(name: &str) -> Result<Device, TrainError> {
+    let unavailable = |what: &str| {
+        TrainError::Config(format!(
+            "{what}: not compiled into this build (available: {}); GPU backends need \
+             `cargo build --release -p bsq-train --features cuda` (NVIDIA) or `--features wgpu` (Vulkan/Metal)",
+            backends().join(", ")
+        ))
+    };
+    let device = match name {
+        "auto" => {
+            if let Ok(v) = std::env::var("BURN_DEVICE")
+                && !backends().contains(&v.to_lowercase().as_str())
+            {
+                return Err(unavailable(&format!("BURN_DEVICE={v}")));
+            }
+            Device::default()
+        }
+        "flex" => Device::flex(),
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(0),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        other => return Err(unavailable(&format!("--device {other}"))),
+    };
+    Ok(device.autodiff())
 }
 
 impl Default for TrainConfig {
@@ -125,23 +179,25 @@ impl Default for TrainConfig {
             builtin_size: 4000,
             train_limit: 0,
             test_limit: 0,
-            alpha: 1e-2,
-            epochs_float: 1,
-            epochs_bsq: 2,
-            epochs_finetune: 1,
+            // The measured MNIST LeNet recipe (bsq-train/README.md): `bsq train --dataset mnist` runs it.
+            alpha: 5e-3,
+            epochs_float: 5,
+            epochs_bsq: 5,
+            epochs_finetune: 5,
             requant_every: 1,
             act_bits: 4,
             batch_size: 64,
             optim: OptimKind::Adam,
             lr: 1e-3,
-            lr_bsq: 1e-2,
-            lr_finetune: 5e-4,
+            lr_bsq: 3e-3,
+            lr_finetune: 1e-3,
             seed: 1,
             out: "bsq-out".into(),
             resume: false,
             pretrained: None,
             summary_json: None,
             verbose: true,
+            device: default_device(),
         }
     }
 }
@@ -160,9 +216,27 @@ pub enum Phase {
     Done,
 }
 
-/// Checkpoint state saved beside `model.bpk`.
+/// `format` of `ckpt/state.json`.
+pub const CKPT_FORMAT: &str = "bsq-train-checkpoint";
+
+/// Version of the checkpoint format, raised whenever a saved parameter changes meaning or a file changes
+/// name. 2: the per-layer scale is stored as `s/16` ([`crate::bsq::SCALE_PARAM`]), model and optimizer
+/// files are named per epoch, the signed points are trained. Older checkpoints (no version) are refused.
+pub const CKPT_VERSION: u32 = 2;
+
+/// Checkpoint state (`ckpt/state.json`), the commit point of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CkptState {
+    /// Always [`CKPT_FORMAT`].
+    pub format: String,
+    /// [`CKPT_VERSION`] of the writer.
+    pub version: u32,
+    /// Model parameters of this state (a file in `ckpt/`).
+    pub model_file: String,
+    /// Optimizer state of this state (a file in `ckpt/`), once an epoch was trained.
+    pub optim_file: Option<String>,
+    /// Lines of `metrics.jsonl` written up to this state (later lines are dropped on resume).
+    pub metrics_lines: usize,
     /// Phase of the next epoch.
     pub phase: Phase,
     /// Epochs done in that phase.
@@ -314,6 +388,30 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
     (x, y)
 }
 
+/// Reads and checks `ckpt/state.json`: the format and version must be this trainer's.
+pub fn read_state(path: &Path) -> Result<CkptState, TrainError> {
+    let bad = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let format = v.get("format").and_then(|f| f.as_str());
+    let version = v.get("version").and_then(|f| f.as_u64());
+    match (format, version) {
+        (Some(CKPT_FORMAT), Some(n)) if n == u64::from(CKPT_VERSION) => {}
+        (Some(CKPT_FORMAT), Some(n)) => {
+            return Err(bad(format!(
+                "checkpoint format version {n}, this bsq-train reads version {CKPT_VERSION}; train again with this version"
+            )));
+        }
+        _ => {
+            return Err(bad(format!(
+                "no `{CKPT_FORMAT}` format version: written by an older bsq-train whose saved scales mean something \
+                 else, so it cannot be resumed or re-exported; train again (its float.bpk can still seed a run with --pretrained)"
+            )));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| bad(e.to_string()))
+}
+
 /// Top-1 accuracy (percent) of a model on a dataset, in evaluation mode (BatchNorm running statistics).
 pub fn evaluate<M: QModel>(model: &M, ds: &Dataset, quant: bool, scales: &[f32], device: &Device) -> f64 {
     let m = model.valid();
@@ -361,10 +459,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     bsq_codegen::write_atomic(path, bytes).map_err(io_err(path))
 }
 
+/// Finishes a `.bpk` written at `tmp`: flushes it to disk and renames it to `path`.
+fn commit_file(tmp: &Path, path: &Path) -> Result<(), TrainError> {
+    std::fs::File::open(tmp).and_then(|f| f.sync_all()).map_err(io_err(tmp))?;
+    std::fs::rename(tmp, path).map_err(io_err(path))
+}
+
 fn save_model<M: QModel>(model: &M, path: &Path) -> Result<(), TrainError> {
     let tmp = path.with_extension("bpk.tmp");
     model.clone().save_file(&tmp).map_err(|e| TrainError::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    commit_file(&tmp, path)
+}
+
+/// Writes a checkpoint of the state after `state.epoch` epochs of `state.phase` (see the module docs for
+/// the order that makes it safe to kill the process at any point).
+fn save_checkpoint<M: QModel>(
+    ckdir: &Path,
+    state: &mut CkptState,
+    model: &M,
+    optim: &ModuleOptimizer,
+) -> Result<(), TrainError> {
+    let tag = format!("{:?}-{}", state.phase, state.epoch).to_lowercase();
+    let model_file = format!("model-{tag}.bpk");
+    save_model(model, &ckdir.join(&model_file))?;
+    let optim_file = format!("optim-{tag}.bpk");
+    let (tmp, path) = (ckdir.join(format!("{optim_file}.tmp")), ckdir.join(&optim_file));
+    optim.save(&tmp).map_err(|e| TrainError::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
+    commit_file(&tmp, &path)?;
+    state.model_file = model_file;
+    state.optim_file = Some(optim_file);
+    let state_path = ckdir.join("state.json");
+    write_atomic(&state_path, serde_json::to_string_pretty(state).unwrap_or_default().as_bytes())?;
+    // Committed: the previous epoch's files (and temporaries of a killed run) are no longer referenced.
+    if let Ok(entries) = std::fs::read_dir(ckdir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = (name.starts_with("model-") || name.starts_with("optim-")) && name.contains(".bpk");
+            if ours && name != state.model_file && Some(&name) != state.optim_file.as_ref() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the first `n` lines of the metrics file (those of the checkpoint a run resumes from).
+fn truncate_metrics(path: &Path, n: usize) -> Result<(), TrainError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    if text.lines().count() > n {
+        let kept: String = text.lines().take(n).map(|l| format!("{l}\n")).collect();
+        write_atomic(path, kept.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn load_model<M: QModel>(model: M, path: &Path) -> Result<M, TrainError> {
@@ -379,10 +528,10 @@ fn modes_of<M: QModel>(m: &mut M) -> Vec<(String, WMode)> {
 
 /// Runs a whole training job as configured; writes everything into `cfg.out`.
 ///
-/// The device is Burn's default one with autodiff: the first enabled backend (GPUs before CPUs) unless
-/// `BURN_DEVICE` names one; with this crate's Burn features that is the Flex CPU backend.
+/// The device is [`device_for`]`(cfg.device)`: by default Burn's first enabled backend (GPUs before CPUs);
+/// without the `cuda` / `wgpu` cargo features that is the Flex CPU backend.
 pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
-    let device = Device::default().autodiff();
+    let device = device_for(&cfg.device)?;
     let kind: DatasetKind = cfg.dataset.parse()?;
     let mut splits = data::load(kind, cfg.data_dir.as_deref(), cfg.seed, cfg.builtin_size)?;
     if cfg.train_limit > 0 {
@@ -461,11 +610,15 @@ fn run<M: QModel>(
     let ckdir = out.join("ckpt");
     std::fs::create_dir_all(&ckdir).map_err(io_err(&ckdir))?;
     let state_path = ckdir.join("state.json");
-    let model_path = ckdir.join("model.bpk");
     let metrics_path = out.join("metrics.jsonl");
     device.seed(cfg.seed);
 
     let mut state = CkptState {
+        format: CKPT_FORMAT.into(),
+        version: CKPT_VERSION,
+        model_file: String::new(),
+        optim_file: None,
+        metrics_lines: 0,
         phase: Phase::Float,
         epoch: 0,
         scheme: modes_of(&mut model),
@@ -473,13 +626,23 @@ fn run<M: QModel>(
         signed_scales: Vec::new(),
         config: cfg.clone(),
     };
+    let mut optim = make_optim(cfg.optim);
     if cfg.resume && state_path.exists() {
-        let text = std::fs::read_to_string(&state_path).map_err(io_err(&state_path))?;
-        state = serde_json::from_str(&text)
-            .map_err(|e| TrainError::Checkpoint { path: state_path.clone(), message: e.to_string() })?;
-        model = load_model(apply_scheme(model, &state.scheme), &model_path)?;
+        state = read_state(&state_path)?;
+        model = load_model(apply_scheme(model, &state.scheme), &ckdir.join(&state.model_file))?;
+        if let Some(f) = &state.optim_file {
+            // Momentum / Adam moments of the last epoch (keyed by parameter id).
+            let p = ckdir.join(f);
+            optim = make_optim(cfg.optim)
+                .load(&p)
+                .map_err(|e| TrainError::Checkpoint { path: p.clone(), message: e.to_string() })?;
+        }
+        truncate_metrics(&metrics_path, state.metrics_lines)?;
         log(cfg, &format!("resumed from {} ({:?} epoch {})", ckdir.display(), state.phase, state.epoch));
     } else {
+        if cfg.resume {
+            log(cfg, &format!("no checkpoint in {}: starting a new run", ckdir.display()));
+        }
         if metrics_path.exists() {
             std::fs::remove_file(&metrics_path).map_err(io_err(&metrics_path))?;
         }
@@ -493,12 +656,6 @@ fn run<M: QModel>(
     let (mut p_total, _) = bit_totals(&scheme_of(&mut model));
     p_total = p_total.max(1);
     let augment = splits.train.shape == [32, 32, 3];
-    let mut optim = make_optim(cfg.optim);
-    let optim_path = ckdir.join("optim.bpk");
-    if cfg.resume && optim_path.exists() {
-        // Momentum / Adam moments of the last epoch (keyed by parameter id); a fresh optimizer otherwise.
-        optim = make_optim(cfg.optim).load(&optim_path).unwrap_or_else(|_| make_optim(cfg.optim));
-    }
     let ce = CrossEntropyLossConfig::new().init(device);
 
     while state.phase != Phase::Done {
@@ -531,7 +688,7 @@ fn run<M: QModel>(
         let mut aug_rng = Rng(rng.next_u64());
         for chunk in order.chunks(cfg.batch_size) {
             let (x, y) = batch(&splits.train, chunk, augment.then_some(&mut aug_rng), device);
-            let mut ctx = Ctx::train(quant);
+            let mut ctx = if quant { Ctx::train_quantized(&state.signed_scales) } else { Ctx::train(false) };
             let logits = model.forward(x, &mut ctx);
             let pred = logits.clone().detach().argmax(1).reshape([chunk.len()]);
             right += to_i64(pred.equal(y.clone()).int().sum()) as usize;
@@ -589,16 +746,13 @@ fn run<M: QModel>(
             ),
         );
         append_line(&metrics_path, &serde_json::to_string(&m).unwrap_or_default())?;
+        state.metrics_lines += 1;
         if state.phase == Phase::Float && state.epoch == total {
             state.float_acc = Some(test_acc);
             save_model(&model, &ckdir.join("float.bpk"))?;
         }
         state.scheme = modes_of(&mut model);
-        save_model(&model, &model_path)?;
-        let tmp = optim_path.with_extension("bpk.tmp");
-        optim.save(&tmp).map_err(|e| TrainError::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
-        std::fs::rename(&tmp, &optim_path).map_err(io_err(&optim_path))?;
-        write_atomic(&state_path, serde_json::to_string_pretty(&state).unwrap_or_default().as_bytes())?;
+        save_checkpoint(&ckdir, &mut state, &model, &optim)?;
     }
 
     // Final calibration, evaluation and export.
@@ -637,6 +791,9 @@ fn run<M: QModel>(
         artifact: art_path,
     };
     write_atomic(&out.join("scheme.txt"), scheme_table(&summary).as_bytes())?;
+    let rows: Vec<(String, u8, usize)> = summary.layers.iter().map(|l| (l.layer.clone(), l.bits, l.params)).collect();
+    let title = format!("{} on {}, alpha {}", summary.model, cfg.dataset, cfg.alpha);
+    write_atomic(&out.join("scheme.svg"), crate::pipeline::bits_svg(&title, &rows).as_bytes())?;
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
     write_atomic(&out.join("summary.json"), json.as_bytes())?;
     if let Some(p) = &cfg.summary_json {
@@ -702,9 +859,12 @@ fn enter_phase<M: QModel>(
                 i += 1;
             });
             let bsq = cfg.epochs_bsq > 0;
-            Ok(map_q(model, &mut |_, q, counted| {
+            let model = map_q(model, &mut |_, q, counted| {
                 if counted && bsq { q.to_bsq(MAX_BITS) } else { q.to_fixed_bits(MAX_BITS) }
-            }))
+            });
+            // Scales of the signed points for the first quantized epoch (recalibrated after every epoch).
+            state.signed_scales = calibrate(&model, train, true, 1024, device).0;
+            Ok(model)
         }
         Phase::Finetune => Ok(map_q(model, &mut |_, q, _| q.to_fixed())),
     }
