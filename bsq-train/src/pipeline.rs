@@ -10,7 +10,7 @@ use bsq_tests::simulate::{SimOptions, SimResult, simulate as qemu_simulate};
 
 use crate::data::{self, Dataset, DatasetKind};
 use crate::model::Arch;
-use crate::training::{Summary, TrainConfig, train};
+use crate::training::{Phase, Summary, TrainConfig, train};
 
 /// Errors of the pipeline commands; each says what to do next where it can.
 #[derive(Debug, thiserror::Error)]
@@ -49,26 +49,26 @@ pub enum PipelineError {
 /// configuration (dataset, model, seed) is read from the checkpoint.
 pub fn export(run: &Path, to: Option<&Path>) -> Result<Summary, PipelineError> {
     let state_path = run.join("ckpt").join("state.json");
-    let text = std::fs::read_to_string(&state_path).map_err(|e| PipelineError::Io {
-        path: state_path.clone(),
-        message: format!("{e} (is {} the --out directory of a `bsq train` run?)", run.display()),
-    })?;
-    let bad = |m: String| PipelineError::Io { path: state_path.clone(), message: m };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let phase = v.get("phase").and_then(|p| p.as_str()).unwrap_or("?");
-    let epoch = v.get("epoch").and_then(|e| e.as_u64()).unwrap_or(0);
-    let finetune_epochs = v.pointer("/config/epochs_finetune").and_then(|e| e.as_u64()).unwrap_or(u64::MAX);
+    if !state_path.is_file() {
+        return Err(PipelineError::Io {
+            path: state_path,
+            message: format!("no checkpoint (is {} the --out directory of a `bsq train` run?)", run.display()),
+        });
+    }
+    let state = crate::training::read_state(&state_path)?;
     // The last checkpoint of a finished run is the last finetune epoch (or `done`).
-    let finished = phase == "done" || (phase == "finetune" && epoch >= finetune_epochs);
+    let finished =
+        state.phase == Phase::Done || (state.phase == Phase::Finetune && state.epoch >= state.config.epochs_finetune);
     if !finished {
         return Err(PipelineError::Mismatch(format!(
-            "{}: training is not finished (phase {phase}, epoch {epoch}); finish it with `bsq train --out {} --resume`",
+            "{}: training is not finished ({:?} epoch {}); finish it with `bsq train --out {} --resume`",
             run.display(),
+            state.phase,
+            state.epoch,
             run.display()
         )));
     }
-    let mut cfg: TrainConfig = serde_json::from_value(v.get("config").cloned().unwrap_or_default())
-        .map_err(|e| bad(format!("checkpoint config: {e}")))?;
+    let mut cfg = state.config;
     cfg.resume = true;
     cfg.out = run.to_path_buf();
     cfg.summary_json = None;

@@ -155,6 +155,7 @@ fn a_killed_run_resumes_to_the_same_result() {
         .args(["train", "--quiet", "--resume", "--out"])
         .arg(&killed)
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
         .status()
         .expect("resume");
     assert!(status.success());
@@ -177,6 +178,11 @@ fn checkpoints_of_another_format_are_refused_with_a_reason() {
     let cfg = TrainConfig { resume: true, builtin_size: 200, ..small(&out) };
     let e = train(&cfg).expect_err("old checkpoint").to_string();
     assert!(e.contains("state.json") && e.contains("older bsq-train"), "{e}");
+    // `bsq export` refuses it the same way, and a directory without a checkpoint says so.
+    let e = bsq_train::pipeline::export(&out, None).expect_err("old checkpoint").to_string();
+    assert!(e.contains("older bsq-train"), "{e}");
+    let e = bsq_train::pipeline::export(&out.join("ckpt"), None).expect_err("no run").to_string();
+    assert!(e.contains("no checkpoint") && e.contains("--out directory"), "{e}");
     std::fs::write(
         out.join("ckpt/state.json"),
         r#"{"format":"bsq-train-checkpoint","version":99,"phase":"bsq","epoch":1}"#,
