@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bsq_train::model::Arch;
-use bsq_train::training::{OptimKind, TrainConfig, scheme_table, train};
+use bsq_train::training::{TrainConfig, scheme_table, train};
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod pipeline_cli;
+mod recipe_args;
+
+use recipe_args::{DEFAULTS, RecipeArgs};
 
 /// BSQ (bit-level sparsity quantization) toolchain: train a mixed-precision network on the host and
 /// export the integer model for Cortex-M microcontrollers.
@@ -55,147 +57,32 @@ Examples:
 Writes into --out: ckpt/ (model.bpk + state.json, float.bpk), metrics.jsonl, model.bsq.json (the artifact),
 scheme.txt and summary.json.";
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ModelArg {
-    Lenet,
-    Mlp,
-    Resnet20,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DatasetArg {
-    Builtin,
-    Mnist,
-    Fashion,
-    Cifar10,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum OptimArg {
-    Adam,
-    Sgd,
-}
-
-/// Every numeric default of `bsq train` is the library's (`TrainConfig::default()`).
-static DEFAULTS: std::sync::LazyLock<TrainConfig> = std::sync::LazyLock::new(TrainConfig::default);
-
 #[derive(Args, Debug)]
 struct TrainArgs {
-    /// Architecture.
-    #[arg(long, value_enum, default_value = "lenet")]
-    model: ModelArg,
-    /// Dataset.
-    #[arg(long, value_enum, default_value = "builtin")]
-    dataset: DatasetArg,
-    /// Data directory (holds mnist/, fashion/, cifar10/); default: $BSQ_DATA_DIR.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
     /// Regularization strength α of the bit-level group Lasso.
     #[arg(long, default_value_t = DEFAULTS.alpha)]
     alpha: f64,
-    /// Float pretraining epochs.
-    #[arg(long, default_value_t = DEFAULTS.epochs_float)]
-    epochs_float: usize,
-    /// BSQ epochs.
-    #[arg(long, default_value_t = DEFAULTS.epochs_bsq)]
-    epochs_bsq: usize,
-    /// Finetuning epochs (scheme fixed).
-    #[arg(long, default_value_t = DEFAULTS.epochs_finetune)]
-    epochs_finetune: usize,
-    /// Re-quantize every K BSQ epochs (and after the last).
-    #[arg(long, default_value_t = DEFAULTS.requant_every)]
-    requant_every: usize,
-    /// Activation bits (4 default, up to 8).
-    #[arg(long, default_value_t = DEFAULTS.act_bits)]
-    act_bits: u8,
-    /// Batch size.
-    #[arg(long, default_value_t = DEFAULTS.batch_size)]
-    batch_size: usize,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value = "adam")]
-    optim: OptimArg,
-    /// Learning rate of float pretraining.
-    #[arg(long, default_value_t = DEFAULTS.lr)]
-    lr: f64,
-    /// Learning rate of the BSQ phase.
-    #[arg(long, default_value_t = DEFAULTS.lr_bsq)]
-    lr_bsq: f64,
-    /// Learning rate of finetuning.
-    #[arg(long, default_value_t = DEFAULTS.lr_finetune)]
-    lr_finetune: f64,
-    /// Generated training images for --dataset builtin.
-    #[arg(long, default_value_t = DEFAULTS.builtin_size)]
-    builtin_size: usize,
-    /// Use only the first N training images (0 = all).
-    #[arg(long, default_value_t = DEFAULTS.train_limit)]
-    train_limit: usize,
-    /// Use only the first N held-out images (0 = all).
-    #[arg(long, default_value_t = DEFAULTS.test_limit)]
-    test_limit: usize,
-    /// Seed.
-    #[arg(long, default_value_t = DEFAULTS.seed)]
-    seed: u64,
     /// Output directory.
     #[arg(long, default_value = "bsq-out")]
     out: PathBuf,
-    /// Continue from OUT/ckpt.
+    /// Continue from OUT/ckpt with the run's saved settings (options given on the command line override them).
     #[arg(long)]
     resume: bool,
-    /// Start from a float checkpoint (e.g. OUT/ckpt/float.bpk of an earlier run) instead of pretraining.
-    #[arg(long)]
-    pretrained: Option<PathBuf>,
     /// Also write the summary JSON here.
     #[arg(long)]
     summary_json: Option<PathBuf>,
-    /// No progress output.
-    #[arg(long, short)]
-    quiet: bool,
-    /// Backend: auto (a GPU backend if compiled in with `--features cuda` or `wgpu`, else the Flex CPU
-    /// backend; BURN_DEVICE may name one), flex, cuda, wgpu.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[command(flatten)]
+    recipe: RecipeArgs,
 }
 
 impl TrainArgs {
     fn config(&self) -> TrainConfig {
         TrainConfig {
-            model: match self.model {
-                ModelArg::Lenet => Arch::Lenet,
-                ModelArg::Mlp => Arch::Mlp,
-                ModelArg::Resnet20 => Arch::Resnet20,
-            },
-            dataset: match self.dataset {
-                DatasetArg::Builtin => "builtin",
-                DatasetArg::Mnist => "mnist",
-                DatasetArg::Fashion => "fashion",
-                DatasetArg::Cifar10 => "cifar10",
-            }
-            .into(),
-            data_dir: self.data_dir.clone(),
-            builtin_size: self.builtin_size,
-            train_limit: self.train_limit,
-            test_limit: self.test_limit,
             alpha: self.alpha,
-            epochs_float: self.epochs_float,
-            epochs_bsq: self.epochs_bsq,
-            epochs_finetune: self.epochs_finetune,
-            requant_every: self.requant_every,
-            act_bits: self.act_bits,
-            batch_size: self.batch_size.max(1),
-            optim: match self.optim {
-                OptimArg::Adam => OptimKind::Adam,
-                OptimArg::Sgd => OptimKind::Sgd,
-            },
-            lr: self.lr,
-            lr_bsq: self.lr_bsq,
-            lr_finetune: self.lr_finetune,
-            seed: self.seed,
             out: self.out.clone(),
             resume: self.resume,
-            pretrained: self.pretrained.clone(),
             summary_json: self.summary_json.clone(),
-            verbose: !self.quiet,
-            device: self.device.clone(),
+            ..self.recipe.config()
         }
     }
 }

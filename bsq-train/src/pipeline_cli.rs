@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bsq_train::data::DatasetKind;
-use bsq_train::model::Arch;
 use bsq_train::pipeline::{self, DemoConfig};
 use bsq_train::sweep::{self, SweepConfig};
-use bsq_train::training::{OptimKind, TrainConfig};
 use clap::{Args, Subcommand};
+
+use crate::recipe_args::RecipeArgs;
 
 /// Subcommands of the rest of the pipeline (flattened into `bsq`'s command list).
 #[derive(Subcommand, Debug)]
@@ -107,28 +107,6 @@ integer accuracy, run directory) and sweep.svg (integer accuracy vs average bits
 α, the float accuracy dashed). Re-running the same command reuses finished runs and resumes interrupted
 ones; a run directory trained with other options is refused (use another --out for another recipe).";
 
-/// Every numeric default of `bsq sweep` is the library's (`TrainConfig::default()`).
-static DEFAULTS: std::sync::LazyLock<TrainConfig> = std::sync::LazyLock::new(TrainConfig::default);
-
-fn parse_dataset(s: &str) -> Result<String, String> {
-    s.parse::<DatasetKind>().map(|k| k.to_string()).map_err(|e| e.to_string())
-}
-
-fn parse_optim(s: &str) -> Result<OptimKind, String> {
-    match s {
-        "adam" => Ok(OptimKind::Adam),
-        "sgd" => Ok(OptimKind::Sgd),
-        _ => Err(format!("unknown optimizer {s:?} (expected adam or sgd)")),
-    }
-}
-
-fn optim_name(o: OptimKind) -> &'static str {
-    match o {
-        OptimKind::Adam => "adam",
-        OptimKind::Sgd => "sgd",
-    }
-}
-
 /// `bsq sweep`.
 #[derive(Args, Debug)]
 pub struct SweepArgs {
@@ -138,97 +116,14 @@ pub struct SweepArgs {
     /// Sweep directory.
     #[arg(long, default_value = "bsq-sweep")]
     out: PathBuf,
-    /// Architecture (lenet, mlp, resnet20).
-    #[arg(long, default_value_t = DEFAULTS.model)]
-    model: Arch,
-    /// Dataset (builtin, mnist, fashion, cifar10).
-    #[arg(long, default_value_t = DEFAULTS.dataset.clone(), value_parser = parse_dataset)]
-    dataset: String,
-    /// Data directory (holds mnist/, fashion/, cifar10/); default: $BSQ_DATA_DIR.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Float pretraining epochs (once for the whole sweep).
-    #[arg(long, default_value_t = DEFAULTS.epochs_float)]
-    epochs_float: usize,
-    /// BSQ epochs of each run.
-    #[arg(long, default_value_t = DEFAULTS.epochs_bsq)]
-    epochs_bsq: usize,
-    /// Finetuning epochs of each run (scheme fixed).
-    #[arg(long, default_value_t = DEFAULTS.epochs_finetune)]
-    epochs_finetune: usize,
-    /// Re-quantize every K BSQ epochs (and after the last).
-    #[arg(long, default_value_t = DEFAULTS.requant_every)]
-    requant_every: usize,
-    /// Activation bits (up to 8).
-    #[arg(long, default_value_t = DEFAULTS.act_bits)]
-    act_bits: u8,
-    /// Batch size.
-    #[arg(long, default_value_t = DEFAULTS.batch_size)]
-    batch_size: usize,
-    /// Optimizer (adam, sgd).
-    #[arg(long, default_value = optim_name(DEFAULTS.optim), value_parser = parse_optim)]
-    optim: OptimKind,
-    /// Learning rate of float pretraining.
-    #[arg(long, default_value_t = DEFAULTS.lr)]
-    lr: f64,
-    /// Learning rate of the BSQ phase.
-    #[arg(long, default_value_t = DEFAULTS.lr_bsq)]
-    lr_bsq: f64,
-    /// Learning rate of finetuning.
-    #[arg(long, default_value_t = DEFAULTS.lr_finetune)]
-    lr_finetune: f64,
-    /// Use only the first N training images (0 = all).
-    #[arg(long, default_value_t = DEFAULTS.train_limit)]
-    train_limit: usize,
-    /// Use only the first N held-out images (0 = all).
-    #[arg(long, default_value_t = DEFAULTS.test_limit)]
-    test_limit: usize,
-    /// Generated training images for --dataset builtin.
-    #[arg(long, default_value_t = DEFAULTS.builtin_size)]
-    builtin_size: usize,
-    /// Seed.
-    #[arg(long, default_value_t = DEFAULTS.seed)]
-    seed: u64,
-    /// Start every run from this float checkpoint (e.g. RUN/ckpt/float.bpk) instead of pretraining one.
-    #[arg(long)]
-    pretrained: Option<PathBuf>,
-    /// Backend: auto, flex, cuda, wgpu (see `bsq train --help`).
-    #[arg(long, default_value_t = DEFAULTS.device.clone())]
-    device: String,
-    /// No progress output.
-    #[arg(long, short)]
-    quiet: bool,
+    /// The recipe of every run (float pretraining once for the whole sweep, unless --pretrained).
+    #[command(flatten)]
+    recipe: RecipeArgs,
 }
 
 impl SweepArgs {
     fn config(&self) -> SweepConfig {
-        SweepConfig {
-            base: TrainConfig {
-                model: self.model,
-                dataset: self.dataset.clone(),
-                data_dir: self.data_dir.clone(),
-                builtin_size: self.builtin_size,
-                train_limit: self.train_limit,
-                test_limit: self.test_limit,
-                epochs_float: self.epochs_float,
-                epochs_bsq: self.epochs_bsq,
-                epochs_finetune: self.epochs_finetune,
-                requant_every: self.requant_every,
-                act_bits: self.act_bits,
-                batch_size: self.batch_size.max(1),
-                optim: self.optim,
-                lr: self.lr,
-                lr_bsq: self.lr_bsq,
-                lr_finetune: self.lr_finetune,
-                seed: self.seed,
-                pretrained: self.pretrained.clone(),
-                device: self.device.clone(),
-                verbose: !self.quiet,
-                ..TrainConfig::default()
-            },
-            alphas: self.alpha.clone(),
-            out: self.out.clone(),
-        }
+        SweepConfig { base: self.recipe.config(), alphas: self.alpha.clone(), out: self.out.clone() }
     }
 }
 

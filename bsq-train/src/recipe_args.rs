@@ -1,0 +1,125 @@
+//! The training options shared by `bsq train` and `bsq sweep` (one definition, flattened into both).
+
+use std::path::PathBuf;
+
+use bsq_train::data::DatasetKind;
+use bsq_train::model::Arch;
+use bsq_train::training::{OptimKind, TrainConfig};
+use clap::Args;
+
+/// Every default of the command line is the library's (`TrainConfig::default()`).
+pub static DEFAULTS: std::sync::LazyLock<TrainConfig> = std::sync::LazyLock::new(TrainConfig::default);
+
+fn parse_dataset(s: &str) -> Result<String, String> {
+    s.parse::<DatasetKind>().map(|k| k.to_string()).map_err(|e| e.to_string())
+}
+
+fn parse_optim(s: &str) -> Result<OptimKind, String> {
+    match s {
+        "adam" => Ok(OptimKind::Adam),
+        "sgd" => Ok(OptimKind::Sgd),
+        _ => Err(format!("unknown optimizer {s:?} (expected adam or sgd)")),
+    }
+}
+
+fn optim_name(o: OptimKind) -> &'static str {
+    match o {
+        OptimKind::Adam => "adam",
+        OptimKind::Sgd => "sgd",
+    }
+}
+
+/// The recipe: model, data, schedule, optimizer, backend (everything but α and where results go).
+#[derive(Args, Debug)]
+pub struct RecipeArgs {
+    /// Architecture (lenet, mlp, resnet20).
+    #[arg(long, default_value_t = DEFAULTS.model)]
+    pub model: Arch,
+    /// Dataset (builtin, mnist, fashion, cifar10).
+    #[arg(long, default_value_t = DEFAULTS.dataset.clone(), value_parser = parse_dataset)]
+    pub dataset: String,
+    /// Data directory (holds mnist/, fashion/, cifar10/); default: $BSQ_DATA_DIR.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Float pretraining epochs.
+    #[arg(long, default_value_t = DEFAULTS.epochs_float)]
+    pub epochs_float: usize,
+    /// BSQ epochs.
+    #[arg(long, default_value_t = DEFAULTS.epochs_bsq)]
+    pub epochs_bsq: usize,
+    /// Finetuning epochs (scheme fixed).
+    #[arg(long, default_value_t = DEFAULTS.epochs_finetune)]
+    pub epochs_finetune: usize,
+    /// Re-quantize every K BSQ epochs (and after the last).
+    #[arg(long, default_value_t = DEFAULTS.requant_every)]
+    pub requant_every: usize,
+    /// Activation bits (up to 8).
+    #[arg(long, default_value_t = DEFAULTS.act_bits)]
+    pub act_bits: u8,
+    /// Batch size.
+    #[arg(long, default_value_t = DEFAULTS.batch_size)]
+    pub batch_size: usize,
+    /// Optimizer (adam, sgd).
+    #[arg(long, default_value = optim_name(DEFAULTS.optim), value_parser = parse_optim)]
+    pub optim: OptimKind,
+    /// Learning rate of float pretraining (cosine decay).
+    #[arg(long, default_value_t = DEFAULTS.lr)]
+    pub lr: f64,
+    /// Learning rate of the BSQ phase (constant).
+    #[arg(long, default_value_t = DEFAULTS.lr_bsq)]
+    pub lr_bsq: f64,
+    /// Learning rate of finetuning (cosine decay).
+    #[arg(long, default_value_t = DEFAULTS.lr_finetune)]
+    pub lr_finetune: f64,
+    /// Generated training images for --dataset builtin.
+    #[arg(long, default_value_t = DEFAULTS.builtin_size)]
+    pub builtin_size: usize,
+    /// Use only the first N training images (0 = all).
+    #[arg(long, default_value_t = DEFAULTS.train_limit)]
+    pub train_limit: usize,
+    /// Use only the first N held-out images (0 = all).
+    #[arg(long, default_value_t = DEFAULTS.test_limit)]
+    pub test_limit: usize,
+    /// Seed.
+    #[arg(long, default_value_t = DEFAULTS.seed)]
+    pub seed: u64,
+    /// Start from a float checkpoint (e.g. RUN/ckpt/float.bpk of an earlier run) instead of pretraining.
+    #[arg(long)]
+    pub pretrained: Option<PathBuf>,
+    /// Backend: auto (a GPU backend if compiled in with `--features cuda` or `wgpu`, else the Flex CPU
+    /// backend; BURN_DEVICE may name one), flex, cuda, wgpu.
+    #[arg(long, default_value_t = DEFAULTS.device.clone())]
+    pub device: String,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RecipeArgs {
+    /// The configuration of these options (α, output and resume from the library's defaults).
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig {
+            model: self.model,
+            dataset: self.dataset.clone(),
+            data_dir: self.data_dir.clone(),
+            builtin_size: self.builtin_size,
+            train_limit: self.train_limit,
+            test_limit: self.test_limit,
+            epochs_float: self.epochs_float,
+            epochs_bsq: self.epochs_bsq,
+            epochs_finetune: self.epochs_finetune,
+            requant_every: self.requant_every,
+            act_bits: self.act_bits,
+            batch_size: self.batch_size.max(1),
+            optim: self.optim,
+            lr: self.lr,
+            lr_bsq: self.lr_bsq,
+            lr_finetune: self.lr_finetune,
+            seed: self.seed,
+            pretrained: self.pretrained.clone(),
+            device: self.device.clone(),
+            verbose: !self.quiet,
+            ..TrainConfig::default()
+        }
+    }
+}
