@@ -12,6 +12,7 @@ Environment:
                   activation quantization, cross-entropy only (no regularizer), no clamp. The line then says
                   `model=M-plain`. It separates framework overhead from the cost of the bit-plane parameterization.
     BSQ_COUNTS=1  also print, on stderr, the quantized weights per layer and the trainable bit-plane elements.
+    BSQ_PROFILE=1 also print, on stderr, the median time of each part of the step (as step_bench does).
 
 The step (batch 64, the same for both frameworks):
     forward with 8-bit bit planes, 4-bit PACT activations and the signed 8-bit points (ResNet conv2 and
@@ -346,6 +347,7 @@ def main():
     acts = [a for a in model.acts() if a.quant]
 
     times = []
+    parts = []  # per step: forward + loss read, backward, optimizer, clamp (ms)
     first_loss = None
     for _ in range(steps):
         t = time.perf_counter()
@@ -354,16 +356,21 @@ def main():
         if bsq:
             loss = loss + regularizer(model) * ALPHA
         value = loss.item()  # the scalar read the Rust side does before backward
+        t1 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        t2 = time.perf_counter()
         opt.step()
+        t3 = time.perf_counter()
         if bsq:
             with torch.no_grad():
                 for q in qws:
                     q.clamp_bits()
                 for a in acts:
                     a.clamp_clip()
-        times.append((time.perf_counter() - t) * 1e3)
+        t4 = time.perf_counter()
+        times.append((t4 - t) * 1e3)
+        parts.append([(t1 - t) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3])
         if first_loss is None:
             first_loss = value
             if not math.isfinite(value):
@@ -371,6 +378,10 @@ def main():
     if os.environ.get("BSQ_COUNTS", "") not in ("", "0") and first_loss is not None:
         print(f"# first loss {first_loss:.6f}, last loss {value:.6f}", file=sys.stderr)
 
+    if os.environ.get("BSQ_PROFILE", "") not in ("", "0") and len(parts) > WARMUP:
+        med = [sorted(p[i] for p in parts[WARMUP:])[(len(parts) - WARMUP) // 2] for i in range(4)]
+        print("median ms: forward+loss {:.1f} | backward {:.1f} | optimizer {:.1f} | clamp {:.1f}".format(*med),
+              file=sys.stderr)
     warm = sorted(times[min(WARMUP, len(times)):])
     median = warm[len(warm) // 2] if warm else float("nan")
     mn = warm[0] if warm else float("nan")

@@ -2,7 +2,8 @@
 //! for comparison with the same step in PyTorch, `bsq-train/bench/torch_step.py` (`bsq-train/bench/compare.sh`
 //! runs both).
 //!
-//! `cargo run --release -p bsq-train --example step_bench -- [lenet|resnet20] [steps]`
+//! `cargo run --release -p bsq-train --example step_bench -- [lenet|resnet20] [steps]`; with `BSQ_PROFILE=1`
+//! also the median time of each part of the step (forward + loss, backward, optimizer, clamp).
 
 use std::time::Instant;
 
@@ -21,6 +22,8 @@ fn bench<M: QModel>(model: M, shape: [usize; 4], steps: usize, device: &Device) 
     let y =
         Tensor::<1, Int>::from_data(burn::tensor::TensorData::new((0..64i64).map(|i| i % 10).collect(), [64]), device);
     let mut times = Vec::new();
+    // Per step: [whole, forward + loss read, backward, optimizer step, clamp].
+    let mut parts: Vec<[f64; 4]> = Vec::new();
     for _ in 0..steps {
         let t = Instant::now();
         // Quantized training as in the BSQ phase: PACT activations and every signed 8-bit point (scale 0.05).
@@ -28,10 +31,30 @@ fn bench<M: QModel>(model: M, shape: [usize; 4], steps: usize, device: &Device) 
         let r = regularizer(&mut model, 1).expect("bsq layers");
         let loss = ce.forward(logits, y.clone()) + r * 1e-4;
         let _ = bsq_train::bsq::to_vec(loss.clone().inner());
+        let t1 = Instant::now();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let t2 = Instant::now();
         model = optim.step(1e-3, model, grads);
+        let t3 = Instant::now();
         model = model.clamp_params();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        let t4 = Instant::now();
+        times.push((t4 - t).as_secs_f64() * 1e3);
+        parts.push([t1 - t, t2 - t1, t3 - t2, t4 - t3].map(|d| d.as_secs_f64() * 1e3));
+    }
+    if std::env::var_os("BSQ_PROFILE").is_some() {
+        let warm = &parts[3.min(parts.len())..];
+        let med = |i: usize| {
+            let mut v: Vec<f64> = warm.iter().map(|p| p[i]).collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        };
+        eprintln!(
+            "median ms: forward+loss {:.1} | backward {:.1} | optimizer {:.1} | clamp {:.1}",
+            med(0),
+            med(1),
+            med(2),
+            med(3)
+        );
     }
     times
 }
