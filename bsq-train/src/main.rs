@@ -46,11 +46,11 @@ Examples:
   # An alpha sweep with an accuracy-vs-bits plot: see `bsq sweep --help`.
 
   # CIFAR-10 ResNet-20, the reduced recipe measured in bsq-train/README.md (data_batch_5 is the held-out
-  # split): a float model, then BSQ from it (about 1 h 15 min of 2-core time in all)
+  # split): a float model, then BSQ from it (about two hours on 2 cores)
   bsq train --model resnet20 --dataset cifar10 --data-dir /data --lr 2e-3 --epochs-float 3 \
       --epochs-bsq 0 --epochs-finetune 0 --out runs/cifar-float
   bsq train --model resnet20 --dataset cifar10 --data-dir /data --pretrained runs/cifar-float/ckpt/float.bpk \
-      --alpha 5e-3 --lr-bsq 5e-3 --epochs-bsq 1 --epochs-finetune 1 --out runs/cifar-bsq
+      --alpha 5e-3 --lr-bsq 5e-3 --epochs-bsq 1 --epochs-finetune 1 --lr-finetune 1e-3 --out runs/cifar-bsq
 
   # Continue an interrupted run with its saved settings (options given here override them, e.g. more epochs):
   bsq train --out runs/resnet20 --resume
