@@ -10,7 +10,7 @@ use bsq_tests::simulate::{SimOptions, SimResult, simulate as qemu_simulate};
 
 use crate::data::{self, Dataset, DatasetKind};
 use crate::model::Arch;
-use crate::training::{Phase, Summary, TrainConfig, train};
+use crate::training::{Summary, TrainConfig, train};
 
 /// Errors of the pipeline commands; each says what to do next where it can.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +43,7 @@ pub enum PipelineError {
     },
 }
 
-/// Re-exports the artifact of a finished run from its checkpoint (`RUN/ckpt/state.json` + `model.bpk`):
+/// Re-exports the artifact of a finished run from its checkpoint (`RUN/ckpt/state.json` and the files it names):
 /// re-calibrates the static activation scales, re-evaluates (fake-quant and integer) and writes
 /// `RUN/model.bsq.json`, `scheme.txt` and `summary.json` — and a copy at `to` if given. The run's own
 /// configuration (dataset, model, seed) is read from the checkpoint.
@@ -56,10 +56,7 @@ pub fn export(run: &Path, to: Option<&Path>) -> Result<Summary, PipelineError> {
         });
     }
     let state = crate::training::read_state(&state_path)?;
-    // The last checkpoint of a finished run is the last finetune epoch (or `done`).
-    let finished =
-        state.phase == Phase::Done || (state.phase == Phase::Finetune && state.epoch >= state.config.epochs_finetune);
-    if !finished {
+    if !state.finished(&state.config) {
         return Err(PipelineError::Mismatch(format!(
             "{}: training is not finished ({:?} epoch {}); finish it with `bsq train --out {} --resume`",
             run.display(),

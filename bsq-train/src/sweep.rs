@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::xml;
-use crate::training::{CkptState, Phase, Summary, TrainConfig, TrainError, read_state, train};
+use crate::training::{CkptState, Summary, TrainConfig, TrainError, read_state, train};
 
 /// Errors of [`sweep`].
 #[derive(Debug, thiserror::Error)]
@@ -163,23 +163,6 @@ fn state_path(dir: &Path) -> PathBuf {
     dir.join("ckpt").join("state.json")
 }
 
-/// Whether a checkpoint at `(phase, epoch)` has done every epoch `cfg` asks for.
-fn finished(state: &CkptState, cfg: &TrainConfig) -> bool {
-    let (mut phase, mut epoch) = (state.phase, state.epoch);
-    loop {
-        let (total, next) = match phase {
-            Phase::Float => (cfg.epochs_float, Phase::Bsq),
-            Phase::Bsq => (cfg.epochs_bsq, Phase::Finetune),
-            Phase::Finetune => (cfg.epochs_finetune, Phase::Done),
-            Phase::Done => return true,
-        };
-        if epoch < total {
-            return false;
-        }
-        (phase, epoch) = (next, 0);
-    }
-}
-
 /// Settings that may differ between the checkpoint of a run and a re-run of the sweep: where things are,
 /// how the run is driven, not what is trained.
 const FREE_SETTINGS: [&str; 7] = ["out", "resume", "summary_json", "verbose", "device", "data_dir", "pretrained"];
@@ -220,7 +203,7 @@ fn finished_summary(cfg: &TrainConfig, state: &CkptState) -> Option<Summary> {
     let summary_path = cfg.out.join("summary.json");
     let summary: Summary = serde_json::from_str(&std::fs::read_to_string(&summary_path).ok()?).ok()?;
     let fresh = mtime(&summary_path)? >= mtime(&state_path(&cfg.out))?;
-    (fresh && summary.alpha == cfg.alpha && finished(state, cfg)).then_some(summary)
+    (fresh && summary.alpha == cfg.alpha && state.finished(cfg)).then_some(summary)
 }
 
 /// Runs `cfg` in `cfg.out`, reusing a finished run or resuming an interrupted one. Returns the summary and

@@ -251,6 +251,25 @@ pub struct CkptState {
     pub config: TrainConfig,
 }
 
+impl CkptState {
+    /// Whether this checkpoint has done every epoch that `cfg` asks for (a finished run only re-exports).
+    pub fn finished(&self, cfg: &TrainConfig) -> bool {
+        let (mut phase, mut epoch) = (self.phase, self.epoch);
+        loop {
+            let (total, next) = match phase {
+                Phase::Float => (cfg.epochs_float, Phase::Bsq),
+                Phase::Bsq => (cfg.epochs_bsq, Phase::Finetune),
+                Phase::Finetune => (cfg.epochs_finetune, Phase::Done),
+                Phase::Done => return true,
+            };
+            if epoch < total {
+                return false;
+            }
+            (phase, epoch) = (next, 0);
+        }
+    }
+}
+
 /// Accuracies in percent on the held-out split.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Accuracies {
