@@ -22,6 +22,15 @@ pub const FORMAT: &str = "bsq-artifact";
 /// The artifact version this crate reads and writes.
 pub const VERSION: u32 = 1;
 
+/// Reads a number as the nearest `f64`, then rounds it to `f32` (ties to even; an overflow is infinity).
+///
+/// This is how every `f32` of a layer is read, because layers are an internally tagged enum, which serde
+/// buffers as `f64`; the one `f32` outside the layers (`input.scale`) is read the same way so that one rule
+/// (docs/artifact.md, "Reading the file") holds for every field.
+fn f32_via_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    f64::deserialize(d).map(|v| v as f32)
+}
+
 /// A quantized network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +99,7 @@ pub struct Input {
     /// `[H, W, C]`.
     pub shape: [usize; 3],
     /// Real value of one input step (e.g. `1/255`); folded into the first layers' multipliers.
+    #[serde(deserialize_with = "f32_via_f64")]
     pub scale: f32,
 }
 

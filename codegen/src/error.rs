@@ -79,7 +79,7 @@ pub enum CodegenError {
         /// Output channel.
         channel: usize,
         /// The proven bound.
-        bound: i64,
+        bound: i128,
         /// Fan-in, weights, activation and bias magnitudes.
         detail: String,
     },

@@ -325,9 +325,11 @@ fn lower_affine(a: &Affine<'_>) -> Result<AffineLowered, CodegenError> {
         }
         let bias_int = bias_real as i32;
         let row = &a.weight.values[o * a.row_len..(o + 1) * a.row_len];
-        let l1: i64 = row.iter().map(|&k| (k as i64).abs()).sum();
-        let bound = ((l1 * max_in) << left) + (bias_int as i64).abs();
-        if bound > i32::MAX as i64 {
+        // In i128: `l1 · max_in < 2^31 · 2^8 · 2^8` and `left ≤ 30`, so nothing here can wrap (in i64 a
+        // large left shift could wrap and let an overflowing layer through).
+        let l1: i128 = row.iter().map(|&k| (k as i128).abs()).sum();
+        let bound = ((l1 * max_in as i128) << left) + (bias_int as i128).abs();
+        if bound > i32::MAX as i128 {
             let maxk = row.iter().map(|k| k.abs()).max().unwrap_or(0);
             return Err(CodegenError::AccumulatorOverflow {
                 layer: a.name.to_string(),
@@ -378,7 +380,9 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
         let out = lt.len();
         lt.push(LTensor { name: name.to_string(), shape: info.shape, len: info.len, quant: info.quant });
         ids.insert(name, out);
-        let x = &lt[in_ids[0]];
+        // The first input as this layer sees it: shape from the tensor table, because a `flatten` aliases its
+        // input's bytes (same tensor id) but changes the shape to `[1, 1, N]`.
+        let x = LTensor { shape: tensors[layer.inputs()[0]].shape, ..lt[in_ids[0]].clone() };
         let (kind, macs, bits, params) = match layer {
             Layer::Conv2d(c) => {
                 let shape = Conv2dShape {

@@ -200,6 +200,20 @@ fn check_affine(
     Ok(())
 }
 
+/// Largest pooling window (elements): the runtime sums a window in `i32` (`2^23 · 255 < 2^31`).
+pub const MAX_POOL_WINDOW: usize = 1 << 23;
+
+fn check_window(layer: &str, field: &str, elements: usize) -> Result<(), ArtifactError> {
+    if elements > MAX_POOL_WINDOW {
+        return Err(ArtifactError::field(
+            layer,
+            field,
+            format!("the pooling window has {elements} elements, more than 2^23 = {MAX_POOL_WINDOW}"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_layer(layer: &Layer, tensors: &Tensors) -> Result<TensorInfo, ArtifactError> {
     let name = layer.name();
     let product = |dims: &[usize]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
@@ -304,12 +318,14 @@ fn check_layer(layer: &Layer, tensors: &Tensors) -> Result<TensorInfo, ArtifactE
             if sh == 0 || sw == 0 {
                 return Err(ArtifactError::field(name, "stride", format!("{:?} has a zero stride", p.stride)));
             }
+            check_window(name, "kernel", kh * kw)?;
             let shape = [(x.shape[0] - kh) / sh + 1, (x.shape[1] - kw) / sw + 1, x.shape[2]];
             let len = checked_len(name, "output shape", shape)?;
             Ok(TensorInfo { shape, len, quant: x.quant })
         }
         Layer::GlobalAvgPool(u) => {
             let x = input_of(name, "input", &u.input, tensors)?;
+            check_window(name, "input", x.shape[0] * x.shape[1])?;
             let shape = [1, 1, x.shape[2]];
             Ok(TensorInfo { shape, len: x.shape[2], quant: x.quant })
         }

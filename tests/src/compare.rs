@@ -35,9 +35,9 @@ pub fn render(model: &str, out: Option<&[u8]>, layers: &[LayerSum]) -> String {
     s
 }
 
-/// Canonical text of host results (`print_out`: whether the device prints the whole output).
-pub fn render_host(model: &str, layers: &[LayerOutput], print_out: bool) -> String {
-    let out = if print_out { layers.last().map(|l| &l.bytes[..]) } else { None };
+/// Canonical text of host results: `out` is the network output when the device prints it (`None`: only
+/// checksums).
+pub fn render_host(model: &str, layers: &[LayerOutput], out: Option<&[u8]>) -> String {
     render(model, out, &host_sums(layers))
 }
 
@@ -60,10 +60,11 @@ pub fn first_difference(what: &str, got: &[u8], expected: &[u8]) -> String {
     }
 }
 
-/// Compares a device report with the host's layer outputs. The error names the first differing layer
-/// (index, name, both lengths and checksums) and, for the output (and for that layer when the device ran in
-/// dump mode), the first differing byte index and both values.
-pub fn compare(model: &str, host: &[LayerOutput], print_out: bool, dev: &ModelReport) -> Result<(), String> {
+/// Compares a device report with the host's layer outputs and, when the device prints it, the host's network
+/// output `out` (the artifact's `output` tensor, which need not be the last layer). The error names the
+/// first differing layer (index, name, both lengths and checksums) and, for the output (and for that layer
+/// when the device ran in dump mode), the first differing byte index and both values.
+pub fn compare(model: &str, host: &[LayerOutput], out: Option<&[u8]>, dev: &ModelReport) -> Result<(), String> {
     let sums = host_sums(host);
     let mut problems = Vec::new();
     for (i, h) in sums.iter().enumerate() {
@@ -92,8 +93,7 @@ pub fn compare(model: &str, host: &[LayerOutput], print_out: bool, dev: &ModelRe
     if dev.layers.len() > sums.len() {
         problems.push(format!("device printed {} layers, host has {}", dev.layers.len(), sums.len()));
     }
-    if print_out {
-        let expected = host.last().map(|l| &l.bytes[..]).unwrap_or(&[]);
+    if let Some(expected) = out {
         match dev.out.as_deref() {
             None => problems.push("no `out=` line from the device".into()),
             Some(got) if got != expected => problems.push(first_difference("output", got, expected)),
@@ -122,8 +122,9 @@ mod tests {
     fn identical_results_pass_and_render_identically() {
         let host = layers();
         let dev = device(&host);
-        assert_eq!(compare("m", &host, true, &dev), Ok(()));
-        assert_eq!(render_host("m", &host, true), render_device("m", &dev));
+        let out = host[1].bytes.clone();
+        assert_eq!(compare("m", &host, Some(&out), &dev), Ok(()));
+        assert_eq!(render_host("m", &host, Some(&out)), render_device("m", &dev));
     }
 
     #[test]
@@ -131,7 +132,7 @@ mod tests {
         let host = layers();
         let mut wrong = layers();
         wrong[1].bytes[2] = 9;
-        let err = compare("m", &host, true, &device(&wrong)).expect_err("differs");
+        let err = compare("m", &host, Some(&host[1].bytes), &device(&wrong)).expect_err("differs");
         assert!(err.contains("first differing layer: 1 `b`"), "{err}");
         assert!(err.contains("output byte 2 differs: device 0x09, host 0x06"), "{err}");
     }
@@ -143,7 +144,22 @@ mod tests {
         wrong[0].bytes[1] = 0;
         let mut dev = device(&wrong);
         dev.layer_bytes.insert(0, wrong[0].bytes.clone());
-        let err = compare("m", &host, false, &dev).expect_err("differs");
+        let err = compare("m", &host, None, &dev).expect_err("differs");
         assert!(err.contains("layer 0 `a` byte 1 differs: device 0x00, host 0x02"), "{err}");
+    }
+
+    /// Regression (issue 15, bug 3): the network output is the artifact's `output` tensor, here the first
+    /// layer's, not the last layer's bytes. A device that prints it must pass, one that prints the last
+    /// layer's bytes instead must not.
+    #[test]
+    fn the_output_is_compared_with_the_output_tensor_not_the_last_layer() {
+        let host = layers();
+        let mut dev = device(&host);
+        dev.out = Some(host[0].bytes.clone());
+        assert_eq!(compare("m", &host, Some(&host[0].bytes), &dev), Ok(()));
+        assert_eq!(render_host("m", &host, Some(&host[0].bytes)), render_device("m", &dev));
+        dev.out = Some(host[1].bytes.clone());
+        let err = compare("m", &host, Some(&host[0].bytes), &dev).expect_err("differs");
+        assert!(err.contains("output byte 0 differs: device 0x04, host 0x01 (lengths 4 / 3)"), "{err}");
     }
 }

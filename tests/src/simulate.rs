@@ -158,7 +158,7 @@ pub fn simulate(opts: &SimOptions) -> Result<SimResult, Error> {
         let dev = report.models.get(&tag);
         let matches = match dev {
             None => Err(format!("{tag}: no results from the device")),
-            Some(d) => compare::compare(&tag, &layers, true, d),
+            Some(d) => compare::compare(&tag, &layers, Some(&host), d),
         };
         results.push(InputResult {
             host,

@@ -53,3 +53,27 @@ fn a_model_too_big_for_the_board_fails_the_build_naming_the_budget() {
     assert!(e.contains("bytes of RAM but the budget is"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Regression (issue 15, bug 3): an artifact whose `output` is not its last layer. The device prints the
+/// output tensor; `simulate` must compare it with the host's output tensor, not with the last layer's bytes.
+#[test]
+fn an_output_that_is_not_the_last_layer_is_compared_as_the_output() {
+    let dir = std::env::temp_dir().join(format!("bsq-sim-out-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut a = bsq_codegen::fixtures::fixture("mlp").unwrap();
+    // mlp is flatten → fc1 (32) → fc2 (10); make fc1 the output, fc2 then runs but is not the output.
+    a.output = "fc1".into();
+    a.labels = (0..32).map(|i| format!("u{i}")).collect();
+    let path = dir.join("mid-output.bsq.json");
+    a.save(&path).unwrap();
+    let mut o = opts("mps2-an386", "mlp");
+    o.artifact = path;
+    o.work_dir = Some(dir.clone());
+    let r = simulate(&o).unwrap_or_else(|e| panic!("{e}"));
+    for (i, x) in r.inputs.iter().enumerate() {
+        assert!(x.matches.is_ok(), "input {i}: {:?}", x.matches);
+        assert_eq!(x.host.len(), 32, "the host output is fc1's tensor");
+        assert_eq!(x.device.as_deref(), Some(&x.host[..]), "input {i}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -69,8 +69,11 @@ pub struct Expected {
     pub name: String,
     /// Whether the device prints the whole output.
     pub print_out: bool,
-    /// Every layer's output.
+    /// Every layer's output, in execution order.
     pub layers: Vec<LayerOutput>,
+    /// The network output: the last layer's bytes for a kernel case, the artifact's `output` tensor for a
+    /// generated model (which need not be the last layer).
+    pub output: Vec<u8>,
 }
 
 /// The host results of kernel cases.
@@ -78,7 +81,8 @@ pub fn expected_cases(cases: &[CaseDef]) -> Result<Vec<Expected>, Box<dyn std::e
     let mut out = Vec::new();
     for c in cases {
         let layers = c.run_host().map_err(|e| format!("host run of {}: {e}", c.name))?;
-        out.push(Expected { name: c.name.clone(), print_out: c.print_out, layers });
+        let output = layers.last().map(|l| l.bytes.clone()).unwrap_or_default();
+        out.push(Expected { name: c.name.clone(), print_out: c.print_out, layers, output });
     }
     Ok(out)
 }
@@ -88,8 +92,8 @@ impl Suite {
     pub fn expected(&self) -> Result<Vec<Expected>, Box<dyn std::error::Error>> {
         let mut out = expected_cases(&self.cases)?;
         for m in &self.models {
-            let layers = m.run_host().map_err(|e| format!("host run of {}: {e}", m.name))?;
-            out.push(Expected { name: m.name.clone(), print_out: true, layers });
+            let (layers, output) = m.run_host().map_err(|e| format!("host run of {}: {e}", m.name))?;
+            out.push(Expected { name: m.name.clone(), print_out: true, layers, output });
         }
         Ok(out)
     }

@@ -38,14 +38,18 @@ impl ModelDef {
         format!("model_{}", bsq_codegen::sanitize(&self.name))
     }
 
-    /// Every layer's output on the host (codegen's executor: bsq-runtime with the same memory plan).
-    pub fn run_host(&self) -> Result<Vec<LayerOutput>, CodegenError> {
+    /// Every layer's output and the network output on the host (codegen's executor: bsq-runtime with the
+    /// same memory plan). The network output is the artifact's `output` tensor, not necessarily the last
+    /// layer's.
+    pub fn run_host(&self) -> Result<(Vec<LayerOutput>, Vec<u8>), CodegenError> {
         let mut exec = Executor::from_compiled(self.compiled.clone());
         let mut layers = Vec::new();
-        exec.run_observed(&self.input, &mut |_, name, bytes| {
-            layers.push(LayerOutput { name: name.to_string(), bytes: bytes.to_vec() })
-        })?;
-        Ok(layers)
+        let output = exec
+            .run_observed(&self.input, &mut |_, name, bytes| {
+                layers.push(LayerOutput { name: name.to_string(), bytes: bytes.to_vec() })
+            })?
+            .to_vec();
+        Ok((layers, output))
     }
 }
 
