@@ -14,7 +14,7 @@ setup:
 	  $$S apt-get update -qq && $$S apt-get install -y --no-install-recommends qemu-system-arm; }
 
 demo: setup
-	cargo run --release -p bsq-train --bin bsq -- demo $(ARGS)
+	cargo run --release -p bsq-cli --bin bsq -- demo $(ARGS)
 
 test: setup
 	cargo test --workspace --release

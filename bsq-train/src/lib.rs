@@ -3,12 +3,12 @@
 //! Trains networks with BSQ (bit-level sparsity quantization, ICLR 2021) on the host with Burn and exports
 //! the resulting mixed-precision integer model as a [`bsq_codegen::Artifact`].
 //!
-//! * [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10 readers, and a built-in generated dataset;
+//! * [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10 readers, and a built-in generated dataset (the
+//!   Burn-free crate `bsq-data`, re-exported);
 //! * [`bsq`]: bit-plane weights, the group-Lasso regularizer, re-quantization, fixed-scheme QAT;
 //! * [`model`]: MLP, LeNet and ResNet-20 with static activation quantization;
 //! * [`training`]: the hand-written training loop (float → BSQ → finetune), checkpoints, metrics;
-//! * [`export`]: the artifact writer;
-//! * [`pipeline`]: the rest of the path after training (codegen, evaluation, reports, simulation, demo);
+//! * [`export`]: the artifact writer (the model layers' own conversions are in [`model`]);
 //! * [`sweep`]: an α sweep (one float model, one BSQ run per α) and its accuracy-vs-bits plot.
 //!
 //! ```no_run
@@ -19,9 +19,8 @@
 #![deny(missing_docs)]
 
 pub mod bsq;
-pub mod data;
+pub use bsq_data as data;
 pub mod export;
 pub mod model;
-pub mod pipeline;
 pub mod sweep;
 pub mod training;

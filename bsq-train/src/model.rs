@@ -292,7 +292,7 @@ pub trait QModel: Module + Sized {
     fn clamp_params(self) -> Self;
     /// Visits the unsigned activations in forward order.
     fn visit_acts(&mut self, f: &mut dyn FnMut(&mut Act));
-    /// Exports to artifact layers (see [`crate::export`]).
+    /// Exports to artifact layers (see [`to_artifact`]).
     fn export_layers(&self, signed_scales: &[f32], input_shape: [usize; 3]) -> Vec<bsq_codegen::artifact::Layer>;
 }
 
@@ -327,7 +327,7 @@ pub struct Mlp {
 impl Mlp {
     /// A new MLP for `input` `[H, W, C]` images.
     pub fn new(input: [usize; 3], classes: usize, act_bits: u8, seed: u64, device: &Device) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let n = input.iter().product();
         Mlp {
             fc1: QDense::new(n, 256, &mut rng, device),
@@ -359,7 +359,7 @@ impl QModel for Mlp {
         f(&mut self.act1);
     }
     fn export_layers(&self, s: &[f32], input: [usize; 3]) -> Vec<bsq_codegen::artifact::Layer> {
-        use crate::export::*;
+        use to_artifact::*;
         let _ = input;
         vec![dense("fc1", "input", &self.fc1, unsigned(&self.act1)), dense("fc2", "fc1", &self.fc2, signed8(s[0]))]
     }
@@ -387,7 +387,7 @@ pub struct LeNet {
 impl LeNet {
     /// A new LeNet for `input` `[H, W, C]` images (28×28 expected).
     pub fn new(input: [usize; 3], classes: usize, act_bits: u8, seed: u64, device: &Device) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let [h, w, c] = input;
         let (h2, w2) = (((h - 4) / 2 - 4) / 2, ((w - 4) / 2 - 4) / 2);
         LeNet {
@@ -443,7 +443,7 @@ impl QModel for LeNet {
         f(&mut self.act3);
     }
     fn export_layers(&self, s: &[f32], _input: [usize; 3]) -> Vec<bsq_codegen::artifact::Layer> {
-        use crate::export::*;
+        use to_artifact::*;
         vec![
             conv("conv1", "input", &self.conv1, unsigned(&self.act1)),
             maxpool("pool1", "conv1"),
@@ -509,7 +509,7 @@ pub struct ResNet20 {
 impl ResNet20 {
     /// A new ResNet-20 for `input` `[H, W, C]` images.
     pub fn new(input: [usize; 3], classes: usize, act_bits: u8, seed: u64, device: &Device) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let mut blocks = Vec::new();
         let mut i = 16;
         for (stage, o) in [16usize, 32, 64].into_iter().enumerate() {
@@ -579,7 +579,7 @@ impl QModel for ResNet20 {
         }
     }
     fn export_layers(&self, s: &[f32], _input: [usize; 3]) -> Vec<bsq_codegen::artifact::Layer> {
-        use crate::export::*;
+        use to_artifact::*;
         let mut out = vec![conv("stem", "input", &self.stem, unsigned(&self.act))];
         let mut prev = "stem".to_string();
         let mut si = 0;
@@ -614,6 +614,98 @@ pub fn apply_scheme<M: QModel>(m: M, scheme: &[(String, WMode)]) -> M {
         }
         _ => q,
     })
+}
+
+/// Conversions of trained layers to artifact layers (used by each model's [`QModel::export_layers`]).
+pub mod to_artifact {
+    use bsq_codegen::artifact::{self as art, Layer, Quant};
+
+    use super::{Act, QConv, QDense};
+    use crate::bsq::{IntWeight, to_vec};
+
+    /// The unsigned output quantization of an activation.
+    pub fn unsigned(a: &Act) -> Quant {
+        Quant { bits: a.bits, scale: a.scale(), signed: false }
+    }
+
+    /// A signed 8-bit output quantization.
+    pub fn signed8(scale: f32) -> Quant {
+        Quant { bits: 8, scale, signed: true }
+    }
+
+    fn weight(iw: &IntWeight) -> art::Weight {
+        art::Weight { bits: iw.bits, scale: if iw.bits == 0 { 1.0 } else { iw.scale }, values: iw.k.clone() }
+    }
+
+    /// A conv layer; weights permuted OIHW → `[out][kh][kw][in]`.
+    pub fn conv(name: &str, input: &str, c: &QConv, out: Quant) -> Layer {
+        let [i, o, k, s, p] = c.cfg;
+        let mut iw = c.w.int_weight();
+        let oihw = std::mem::take(&mut iw.k);
+        let mut ohwi = vec![0i32; oihw.len()];
+        for oc in 0..o {
+            for ic in 0..i {
+                for y in 0..k {
+                    for x in 0..k {
+                        ohwi[((oc * k + y) * k + x) * i + ic] = oihw[((oc * i + ic) * k + y) * k + x];
+                    }
+                }
+            }
+        }
+        iw.k = ohwi;
+        let bn = c.bn.as_ref().map(|bn| art::BatchNorm {
+            gamma: to_vec(bn.gamma.val()),
+            beta: to_vec(bn.beta.val()),
+            mean: to_vec(bn.running_mean.value()),
+            var: to_vec(bn.running_var.value()),
+            eps: bn.epsilon as f32,
+        });
+        Layer::Conv2d(art::Conv2d {
+            name: name.into(),
+            input: input.into(),
+            in_channels: i,
+            out_channels: o,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p, p, p, p],
+            weight: weight(&iw),
+            bias: c.bias.as_ref().map(|b| to_vec(b.val())),
+            bn,
+            channel_scale: None,
+            out,
+        })
+    }
+
+    /// A dense layer; the quantized bias is exported as its real values.
+    pub fn dense(name: &str, input: &str, d: &QDense, out: Quant) -> Layer {
+        let [i, o] = d.cfg;
+        Layer::Dense(art::Dense {
+            name: name.into(),
+            input: input.into(),
+            in_features: i,
+            out_features: o,
+            weight: weight(&d.w.int_weight()),
+            bias: Some(d.b.int_weight().real()),
+            bn: None,
+            channel_scale: None,
+            out,
+        })
+    }
+
+    /// A 2×2 stride-2 max pooling.
+    pub fn maxpool(name: &str, input: &str) -> Layer {
+        Layer::MaxPool(art::Pool { name: name.into(), input: input.into(), kernel: [2, 2], stride: [2, 2] })
+    }
+
+    /// Global average pooling.
+    pub fn gap(name: &str, input: &str) -> Layer {
+        Layer::GlobalAvgPool(art::Unary { name: name.into(), input: input.into() })
+    }
+
+    /// Residual add.
+    pub fn add(name: &str, inputs: [String; 2], out: Quant) -> Layer {
+        Layer::Add(art::Add { name: name.into(), inputs, out })
+    }
 }
 
 #[cfg(test)]

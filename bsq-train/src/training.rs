@@ -147,7 +147,7 @@ pub fn device_for(name: &str) -> Result<Device, TrainError> {
     let unavailable = |what: &str| {
         TrainError::Config(format!(
             "{what}: not compiled into this build (available: {}); GPU backends need \
-             `cargo build --release -p bsq-train --features cuda` (NVIDIA) or `--features wgpu` (Vulkan/Metal)",
+             `cargo build --release -p bsq-cli --features cuda` (NVIDIA) or `--features wgpu` (Vulkan/Metal)",
             backends().join(", ")
         ))
     };
@@ -694,7 +694,7 @@ fn run<M: QModel>(
             continue;
         }
         // Deterministic shuffling per (phase, epoch), so a resumed run sees the same order.
-        let mut rng = Rng(cfg.seed ^ ((state.phase as u64) << 32) ^ state.epoch as u64);
+        let mut rng = Rng::new(cfg.seed ^ ((state.phase as u64) << 32) ^ state.epoch as u64);
         let te = Instant::now();
         let quant = state.phase != Phase::Float;
         let bsq = state.phase == Phase::Bsq;
@@ -704,7 +704,7 @@ fn run<M: QModel>(
         let nb = order.len().div_ceil(cfg.batch_size);
         let prog = Progress::new(cfg.verbose, nb, format!("{:?} {}/{}", state.phase, state.epoch + 1, total));
         let (mut sum_loss, mut sum_reg, mut right, mut seen) = (0f64, 0f64, 0usize, 0usize);
-        let mut aug_rng = Rng(rng.next_u64());
+        let mut aug_rng = Rng::new(rng.next_u64());
         for chunk in order.chunks(cfg.batch_size) {
             let (x, y) = batch(&splits.train, chunk, augment.then_some(&mut aug_rng), device);
             let mut ctx = if quant { Ctx::train_quantized(&state.signed_scales) } else { Ctx::train(false) };
@@ -777,7 +777,17 @@ fn run<M: QModel>(
     // Final calibration, evaluation and export.
     let (scales, _) = calibrate(&model, &splits.train, true, 2048, device);
     let fq = evaluate(&model, &splits.test, true, &scales, device);
-    let mut artifact = crate::export::artifact(&model, &scales, splits, cfg, state.float_acc, fq);
+    let info = crate::export::ExportInfo {
+        name: format!("{}-{}", cfg.model, cfg.dataset),
+        alpha: cfg.alpha,
+        notes: format!(
+            "seed {}, act bits {}, epochs float/bsq/finetune {}/{}/{}, requant every {}, optim {:?}",
+            cfg.seed, cfg.act_bits, cfg.epochs_float, cfg.epochs_bsq, cfg.epochs_finetune, cfg.requant_every, cfg.optim
+        ),
+        float_acc: state.float_acc,
+        fake_quant_acc: fq,
+    };
+    let mut artifact = crate::export::artifact(&model, &scales, splits, info);
     let integer = integer_accuracy(&artifact, &splits.test);
     artifact.provenance.accuracy.integer = integer;
     let art_path = out.join("model.bsq.json");
@@ -812,11 +822,48 @@ fn run<M: QModel>(
     write_atomic(&out.join("scheme.txt"), scheme_table(&summary).as_bytes())?;
     let rows: Vec<(String, u8, usize)> = summary.layers.iter().map(|l| (l.layer.clone(), l.bits, l.params)).collect();
     let title = format!("{} on {}, alpha {}", summary.model, cfg.dataset, cfg.alpha);
-    write_atomic(&out.join("scheme.svg"), crate::pipeline::bits_svg(&title, &rows).as_bytes())?;
+    let svg =
+        bsq_codegen::plot::scheme_svg(&title, &rows).map_err(|e| TrainError::Config(format!("scheme.svg: {e}")))?;
+    write_atomic(&out.join("scheme.svg"), svg.as_bytes())?;
     let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
     write_atomic(&out.join("summary.json"), json.as_bytes())?;
     if let Some(p) = &cfg.summary_json {
         write_atomic(p, json.as_bytes())?;
+    }
+    Ok(summary)
+}
+
+/// Re-exports the artifact of a finished run from its checkpoint (`RUN/ckpt/state.json` and the files it
+/// names): re-calibrates the static activation scales, re-evaluates (fake-quant and integer) and writes
+/// `RUN/model.bsq.json`, `scheme.txt` and `summary.json` — and a copy at `to` if given (atomically). The
+/// run's own configuration (dataset, model, seed) is read from the checkpoint.
+pub fn export_run(run: &Path, to: Option<&Path>) -> Result<Summary, TrainError> {
+    let state_path = run.join("ckpt").join("state.json");
+    if !state_path.is_file() {
+        return Err(TrainError::Config(format!(
+            "{}: no checkpoint (is {} the --out directory of a `bsq train` run?)",
+            state_path.display(),
+            run.display()
+        )));
+    }
+    let state = read_state(&state_path)?;
+    if !state.finished(&state.config) {
+        return Err(TrainError::Config(format!(
+            "{}: training is not finished ({:?} epoch {}); finish it with `bsq train --out {} --resume`",
+            run.display(),
+            state.phase,
+            state.epoch,
+            run.display()
+        )));
+    }
+    let mut cfg = state.config;
+    cfg.resume = true;
+    cfg.out = run.to_path_buf();
+    cfg.summary_json = None;
+    let summary = train(&cfg)?;
+    if let Some(to) = to {
+        let bytes = std::fs::read(&summary.artifact).map_err(io_err(&summary.artifact))?;
+        write_atomic(to, &bytes)?;
     }
     Ok(summary)
 }

@@ -106,7 +106,7 @@ fn tiny_sweep_trains_the_float_model_once_and_reuses_finished_runs() {
     assert_finite_svg(&svg);
     assert_eq!(svg.matches("<circle").count(), 2);
     assert!(svg.contains("α=1e-2") && svg.contains("α=5e-2"), "{svg}");
-    assert!(svg.contains("stroke-dasharray") && svg.contains("<polyline"), "float line and curve");
+    assert!(polylines(&svg, "#777777") > 1 && polylines(&svg, "#3B7DD8") == 1, "float line and curve");
     let table = sweep_table(&r.points);
     assert_eq!(table.lines().count(), 3);
     assert!(table.contains("1e-2") && table.contains("5e-2"));
@@ -163,13 +163,13 @@ fn svg_of_a_single_point() {
     let s = sweep_svg("one <point> & more", &[point(1e-2, 2.5, Some(98.5), 98.4)], Some(99.0));
     assert_finite_svg(&s);
     assert_eq!(s.matches("<circle").count(), 1);
-    assert!(!s.contains("<polyline"), "no line through a single point");
+    assert_eq!(polylines(&s, "#3B7DD8"), 0, "no line through a single point");
     assert!(s.contains("α=1e-2") && s.contains("float 99.00%"));
     assert!(s.contains("one &lt;point&gt; &amp; more"), "title escaped");
     // Without a float accuracy there is no dashed line.
     let s = sweep_svg("t", &[point(1e-2, 2.5, Some(98.5), 98.4)], None);
     assert_finite_svg(&s);
-    assert!(!s.contains("stroke-dasharray"));
+    assert!(polylines(&s, "#777777") == 0 && !s.contains("float "));
 }
 
 #[test]
@@ -183,12 +183,12 @@ fn svg_with_equal_values() {
         let s = sweep_svg("equal", &pts, Some(98.0));
         assert_finite_svg(&s);
         assert_eq!(s.matches("<circle").count(), 2);
-        assert!(s.contains("<polyline"));
+        assert_eq!(polylines(&s, "#3B7DD8"), 1);
     }
     // The integer accuracy is plotted; without one, the fake-quant one (a hollow point, explained).
     let s = sweep_svg("fallback", &[point(1e-2, 2.0, None, 97.0), point(2e-2, 1.5, Some(96.0), 95.0)], None);
     assert_finite_svg(&s);
-    assert!(s.contains("fake-quant 97.00%") && s.contains("integer 96.00%") && s.contains("hollow"));
+    assert!(s.contains("hollow") && s.matches("fill=\"none\" stroke=\"#3B7DD8\"").count() == 1, "one hollow point");
     // No points at all: still a valid (empty) plot.
     assert_finite_svg(&sweep_svg("empty", &[], None));
 }
@@ -213,4 +213,14 @@ fn invalid_sweeps_are_refused_before_training() {
     c.base.pretrained = Some(out.join("missing.bpk"));
     assert!(msg(c).contains("does not exist"));
     assert!(!out.exists(), "nothing written for an invalid sweep");
+}
+
+/// The number of `<polyline>` elements stroked in `color`: the curve is the only one in blue (`#3B7DD8`),
+/// the float line's dashes are grey (`#777777`, plotters draws a dashed line as one polyline per dash);
+/// the axes and ticks are black.
+fn polylines(s: &str, color: &str) -> usize {
+    s.split("<polyline")
+        .skip(1)
+        .filter(|t| t[..t.find('>').unwrap_or(0)].contains(&format!("stroke=\"{color}\"")))
+        .count()
 }

@@ -4,6 +4,10 @@
 //! multipliers and a static memory plan, the way prost-build turns `.proto` files into Rust.
 //!
 //! Stages, one module each: [`artifact`] (schema, load/save) → [`validate`] → lower → plan → emit.
+//!
+//! Features (all off by default, so a firmware's build-dependency compiles only the compiler): `cli` (the
+//! `bsq-codegen` command, clap), `fixtures` (deterministic example models and inputs), `plot` (SVG plots
+//! with plotters).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -12,10 +16,13 @@ mod builder;
 pub mod emit;
 mod error;
 pub mod exec;
+#[cfg(feature = "fixtures")]
 pub mod fixtures;
 mod io;
 pub mod lower;
 pub mod plan;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod report;
 pub mod validate;
 

@@ -158,7 +158,7 @@ fn fixtures_are_deterministic_and_committed() {
             std::fs::read_to_string(format!("{}/fixtures/{}.bsq.json", env!("CARGO_MANIFEST_DIR"), a.name)).unwrap();
         assert!(
             committed == a.to_json().unwrap(),
-            "{}: the committed fixture differs; regenerate with `cargo run -p bsq-codegen -- fixtures --out codegen/fixtures`",
+            "{}: the committed fixture differs; regenerate with `cargo run -p bsq-codegen --features cli -- fixtures --out codegen/fixtures`",
             a.name
         );
     }

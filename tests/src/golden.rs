@@ -1,6 +1,12 @@
 //! Golden files under `tests/golden/`: device output snapshots (`<machine>/<case>.out`) and firmware size
 //! snapshots (`sizes/<crate>.size`). They are written only from host results (or the host's ELF
 //! measurement), and only when `BSQ_BLESS=1`; otherwise they are compared.
+//!
+//! Why not insta (which codegen's source snapshots use): each golden here is checked against two sources —
+//! the host's result and the device's — and must only ever be rewritten from the host's, never from what a
+//! device printed; insta's accept-what-the-test-saw workflow (`cargo insta accept`, `.snap.new` files) would
+//! bless a device's output just as easily. The file format is also the device's own line protocol, so a
+//! golden can be diffed against a raw QEMU log by hand.
 
 use std::path::PathBuf;
 

@@ -73,6 +73,7 @@ fn random_models_on_qemu_equal_the_independent_model() {
             inputs: inputs.clone(),
             count: inputs.len(),
             work_dir: Some(dir.clone()),
+            root: None,
             timeout: Duration::from_secs(60),
         };
         let r = simulate(&opts).unwrap_or_else(|e| panic!("seed {seed} ({f:?}) on {machine}: {e}"));

@@ -2,7 +2,7 @@
 //! epoch per phase) → artifact → codegen → firmware on QEMU (Cortex-M4 mps2-an386 and the Cortex-M3
 //! lm3s6965evb budget) → every output byte-identical to the host executor, and a sane accuracy.
 
-use bsq_train::pipeline::{DemoConfig, demo};
+use bsq_cli::demo::{DemoConfig, demo};
 
 #[test]
 fn demo_pipeline_is_bit_exact_on_qemu_with_a_sane_accuracy() {
@@ -42,7 +42,7 @@ fn demo_pipeline_is_bit_exact_on_qemu_with_a_sane_accuracy() {
     assert!(r.text.contains("bit-exact host ≡ device: yes"));
     // `bsq export` rebuilds the same integer model from the checkpoint.
     let again =
-        bsq_train::pipeline::export(&out, Some(&out.join("copy.bsq.json"))).expect("export from the checkpoint");
+        bsq_train::training::export_run(&out, Some(&out.join("copy.bsq.json"))).expect("export from the checkpoint");
     assert_eq!(again.accuracy.integer, r.train.accuracy.integer);
     let a = bsq_codegen::Artifact::load(&out.join("copy.bsq.json")).unwrap();
     let b = bsq_codegen::Artifact::load(&r.train.artifact).unwrap();

@@ -13,6 +13,7 @@ fn opts(machine: &str, fixture: &str) -> SimOptions {
         inputs: Vec::new(),
         count: 3,
         work_dir: None,
+        root: None,
         timeout: Duration::from_secs(60),
     }
 }

@@ -783,16 +783,12 @@ fn huge_zero_bit_dense_is_refused() {
 
 #[test]
 fn mutated_fixtures_never_panic() {
-    // Deterministic xorshift; each mutation replaces one byte of a fixture by a character likely to keep the
-    // JSON well-formed but change a number or a name (digits, signs, exponents, quotes).
+    // Deterministic (seeded ChaCha8); each mutation replaces one byte of a fixture by a character likely to
+    // keep the JSON well-formed but change a number or a name (digits, signs, exponents, quotes).
+    use rand::{RngCore, SeedableRng};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../codegen/fixtures");
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || rng.next_u64();
     let alphabet = b"0123456789-+eE.\"[]{},:nul 9999999999999999999";
     let (mut loaded, mut refused, mut rejected) = (0, 0, 0);
     for entry in std::fs::read_dir(&dir).expect("fixtures") {

@@ -4,10 +4,17 @@
 //! Every dataset is held in memory as `u8` images in **HWC** order (the layout of the artifact and of the
 //! runtime) plus one `u8` label per image. Malformed or truncated files give a [`DataError`] naming the
 //! file and what is wrong; nothing here panics on file contents.
+//!
+//! This crate has no Burn dependency: the deployment side of the `bsq` command (`eval`, `simulate`) reads
+//! datasets through it without compiling the trainer.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
 
 /// Errors of the dataset readers.
@@ -332,18 +339,21 @@ pub fn read_cifar10(files: &[PathBuf]) -> Result<Dataset, DataError> {
     Ok(Dataset { shape: [32, 32, 3], images, labels, num_classes: 10, class_names: cifar10_names() })
 }
 
-/// A small deterministic PRNG (SplitMix64) for data generation and shuffling.
+/// The deterministic generator of data generation, shuffling and initialization: SplitMix64 from
+/// `rand_xoshiro` (the same generator as codegen's fixtures), whose stream is fixed by its definition, so
+/// a seed gives the same data and runs on every machine and version.
 #[derive(Debug, Clone)]
-pub struct Rng(pub u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
+    /// A generator whose state is `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(SplitMix64::seed_from_u64(seed))
+    }
+
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).
@@ -366,7 +376,7 @@ pub const BUILTIN_CLASSES: [&str; 4] = ["hbar", "vbar", "box", "cross"];
 /// The built-in generated dataset: `n` 28×28×1 images of 4 classes (horizontal bar, vertical bar, hollow
 /// box, cross) at random positions, sizes and intensities over light noise. Deterministic for a seed.
 pub fn builtin(n: usize, seed: u64) -> Dataset {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (h, w) = (28usize, 28usize);
     let mut images = vec![0u8; n * h * w];
     let mut labels = Vec::with_capacity(n);

@@ -1,21 +1,41 @@
 //! `bsq`: the user-facing command line of the BSQ toolchain.
+//!
+//! Built without the default `train` feature it has the deployment commands only (codegen, report, eval,
+//! simulate, flash) and compiles no Burn crate.
 
+#[cfg(feature = "train")]
 use std::path::PathBuf;
 
+#[cfg(feature = "train")]
 use anyhow::Context;
+#[cfg(feature = "train")]
 use bsq_train::training::{TrainConfig, scheme_table, train};
+#[cfg(feature = "train")]
+use clap::Args;
+#[cfg(feature = "train")]
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-mod pipeline_cli;
+mod commands;
+#[cfg(feature = "train")]
 mod recipe_args;
 
+#[cfg(feature = "train")]
 use recipe_args::{DEFAULTS, RecipeArgs};
 
 /// BSQ (bit-level sparsity quantization) toolchain: train a mixed-precision network on the host and
 /// export the integer model for Cortex-M microcontrollers.
 #[derive(Parser, Debug)]
-#[command(name = "bsq", version, about)]
+#[command(name = "bsq", version)]
+#[cfg_attr(
+    feature = "train",
+    command(about = "BSQ mixed-precision toolchain: train on the host, compile to no_std Rust, run on Cortex-M")
+)]
+#[cfg_attr(
+    not(feature = "train"),
+    command(about = "BSQ deployment (built without training): compile models to no_std Rust, evaluate, \
+                     simulate on QEMU, flash boards")
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,13 +45,15 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train with BSQ (float pretrain → BSQ with re-quantization → finetune) and export the artifact.
+    #[cfg(feature = "train")]
     #[command(after_help = TRAIN_EXAMPLES)]
     Train(TrainArgs),
     /// Codegen, evaluation, reports, simulation, flashing and the demo.
     #[command(flatten)]
-    Pipeline(pipeline_cli::PipelineCommand),
+    Pipeline(commands::PipelineCommand),
 }
 
+#[cfg(feature = "train")]
 const TRAIN_EXAMPLES: &str = "\
 Examples:
   # Built-in generated dataset, no files needed (about 1 minute on 2 cores). The defaults are the measured
@@ -59,6 +81,7 @@ Examples:
 Writes into --out: ckpt/ (model.bpk + state.json, float.bpk), metrics.jsonl, model.bsq.json (the artifact),
 scheme.txt and summary.json.";
 
+#[cfg(feature = "train")]
 #[derive(Args, Debug)]
 struct TrainArgs {
     /// Regularization strength α of the bit-level group Lasso.
@@ -77,6 +100,7 @@ struct TrainArgs {
     recipe: RecipeArgs,
 }
 
+#[cfg(feature = "train")]
 impl TrainArgs {
     fn config(&self) -> TrainConfig {
         TrainConfig {
@@ -89,6 +113,7 @@ impl TrainArgs {
     }
 }
 
+#[cfg(feature = "train")]
 /// With `--resume` and a checkpoint in `--out`: the run's saved configuration, overridden only by the
 /// options given on this command line (so `bsq train --out DIR --resume` continues the same run).
 fn resume_config(cfg: TrainConfig, matches: Option<&ArgMatches>) -> anyhow::Result<TrainConfig> {
@@ -117,6 +142,7 @@ fn resume_config(cfg: TrainConfig, matches: Option<&ArgMatches>) -> anyhow::Resu
     Ok(serde_json::from_value(merged)?)
 }
 
+#[cfg(feature = "train")]
 fn run_train(args: &TrainArgs, matches: Option<&ArgMatches>) -> anyhow::Result<()> {
     let cfg = resume_config(args.config(), matches)?;
     let s =
@@ -138,10 +164,11 @@ fn run_train(args: &TrainArgs, matches: Option<&ArgMatches>) -> anyhow::Result<(
 }
 
 fn main() -> anyhow::Result<()> {
-    let matches = Cli::command().get_matches();
+    let matches: ArgMatches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match &cli.command {
+        #[cfg(feature = "train")]
         Command::Train(a) => run_train(a, matches.subcommand_matches("train")),
-        Command::Pipeline(c) => pipeline_cli::run(c),
+        Command::Pipeline(c) => commands::run(c),
     }
 }

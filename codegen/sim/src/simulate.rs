@@ -1,6 +1,7 @@
 //! Simulation of a user's artifact on a QEMU machine (`bsq simulate`, the demo, the end-to-end test):
-//! build `boards/example-app` with the artifact (its `build.rs` runs codegen), run it under QEMU, and
-//! compare every output and per-layer checksum with the host executor byte for byte.
+//! build the QEMU firmware template `boards/example-app` of a bsq checkout ([`crate::bsq_root`]) with the
+//! artifact (its `build.rs` runs codegen), run it under QEMU, and compare every output and per-layer
+//! checksum with the host executor byte for byte.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use bsq_board_build::LayerOutput;
 use bsq_codegen::{Artifact, Executor, fixtures};
 
-use crate::{Error, board_for_machine, compare, elf, protocol, qemu, repo_root};
+use crate::{Error, board_for_machine, bsq_root, compare, elf, protocol, qemu};
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -22,8 +23,10 @@ pub struct SimOptions {
     pub inputs: Vec<Vec<u8>>,
     /// Number of deterministic inputs when `inputs` is empty.
     pub count: usize,
-    /// Where to write the inputs file and keep build products (default: `boards/example-app/target`).
+    /// Where to write the inputs file (default: the template's `target/`).
     pub work_dir: Option<PathBuf>,
+    /// The bsq checkout to build the firmware from (default: [`crate::bsq_root`]`(None)`).
+    pub root: Option<PathBuf>,
     /// QEMU timeout.
     pub timeout: Duration,
 }
@@ -73,17 +76,18 @@ impl SimResult {
     }
 }
 
-/// The example firmware's directory.
-pub fn example_app_dir() -> PathBuf {
-    repo_root().join("boards").join("example-app")
+/// The QEMU firmware template's directory in checkout `root`.
+pub fn example_app_dir(root: &Path) -> PathBuf {
+    root.join("boards").join("example-app")
 }
 
-/// Builds the example firmware for `machine` with `artifact` and `inputs` (raw file), returning the ELF.
-pub fn build_example(machine: &str, artifact: &Path, inputs: &Path) -> Result<PathBuf, Error> {
+/// Builds the QEMU firmware template of checkout `root` for `machine` with `artifact` and `inputs` (raw
+/// file), returning the ELF.
+pub fn build_example(root: &Path, machine: &str, artifact: &Path, inputs: &Path) -> Result<PathBuf, Error> {
     let board = board_for_machine(machine).ok_or_else(|| {
         Error::Build(format!("unknown QEMU machine `{machine}` (use mps2-an386, lm3s6965evb, mps2-an505 or microbit)"))
     })?;
-    let dir = example_app_dir();
+    let dir = example_app_dir(root);
     let abs = |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())));
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&dir)
@@ -128,11 +132,12 @@ pub fn simulate(opts: &SimOptions) -> Result<SimResult, Error> {
     if let Some(bad) = inputs.iter().position(|x| x.len() != len) {
         return Err(Error::Io(format!("input {bad} has {} bytes, the model takes {len}", inputs[bad].len())));
     }
-    let work = opts.work_dir.clone().unwrap_or_else(|| example_app_dir().join("target"));
+    let root = bsq_root(opts.root.as_deref())?;
+    let work = opts.work_dir.clone().unwrap_or_else(|| example_app_dir(&root).join("target"));
     std::fs::create_dir_all(&work).map_err(|e| Error::Io(format!("{}: {e}", work.display())))?;
     let inputs_file = work.join(format!("inputs-{}.bin", opts.machine));
     std::fs::write(&inputs_file, inputs.concat()).map_err(|e| Error::Io(format!("{}: {e}", inputs_file.display())))?;
-    let elf_path = build_example(&opts.machine, &opts.artifact, &inputs_file)?;
+    let elf_path = build_example(&root, &opts.machine, &opts.artifact, &inputs_file)?;
     let run = qemu::run(&opts.machine, &elf_path, &[], opts.timeout)?;
     let report = protocol::parse(&run.stdout);
     if !run.success() || !report.done {

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wait_timeout::ChildExt;
+
 /// The command that installs QEMU on Debian/Ubuntu.
 pub const INSTALL: &str = "apt-get install -y --no-install-recommends qemu-system-arm";
 
@@ -139,15 +141,12 @@ pub fn run_with_args(
         let _ = err_pipe.read_to_end(&mut s);
         s
     });
-    let exit = loop {
-        match child.try_wait().map_err(|e| Error::Io(format!("waiting for `{command}`: {e}")))? {
-            Some(status) => break status.code().map_or(Exit::Signal, Exit::Code),
-            None if start.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break Exit::TimedOut;
-            }
-            None => std::thread::sleep(Duration::from_millis(5)),
+    let exit = match child.wait_timeout(timeout).map_err(|e| Error::Io(format!("waiting for `{command}`: {e}")))? {
+        Some(status) => status.code().map_or(Exit::Signal, Exit::Code),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Exit::TimedOut
         }
     };
     let wall = start.elapsed();

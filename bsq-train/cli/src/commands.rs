@@ -1,13 +1,18 @@
-//! The `bsq` subcommands after training: demo, sweep, codegen, eval, report, simulate, flash.
+//! The `bsq` subcommands besides `train`: demo, sweep, export (with the `train` feature), codegen, eval,
+//! report, simulate, flash.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bsq_train::data::DatasetKind;
-use bsq_train::pipeline::{self, DemoConfig};
+#[cfg(feature = "train")]
+use bsq_cli::demo::{self, DemoConfig};
+use bsq_cli::deploy;
+use bsq_data::DatasetKind;
+#[cfg(feature = "train")]
 use bsq_train::sweep::{self, SweepConfig};
 use clap::{Args, Subcommand};
 
+#[cfg(feature = "train")]
 use crate::recipe_args::RecipeArgs;
 
 /// Subcommands of the rest of the pipeline (flattened into `bsq`'s command list).
@@ -15,15 +20,18 @@ use crate::recipe_args::RecipeArgs;
 pub enum PipelineCommand {
     /// The whole path in one command: BSQ training → artifact → codegen → firmware on QEMU (Cortex-M4 and
     /// the lm3s6965 budget, Cortex-M3 with 64 KiB RAM) → byte-exact check against the host → summary.
+    #[cfg(feature = "train")]
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
     /// α sweep: one float model, then one BSQ run per α from it; writes the accuracy-vs-bits curve
     /// (sweep.svg) and its points (sweep.json, sweep.csv). Re-run the same command to continue an
     /// interrupted sweep (finished runs are reused, interrupted ones resumed).
+    #[cfg(feature = "train")]
     #[command(after_help = SWEEP_EXAMPLES)]
     Sweep(SweepArgs),
     /// Re-export the artifact of a finished training run from its checkpoint (re-calibrated scales,
     /// re-measured accuracies).
+    #[cfg(feature = "train")]
     #[command(after_help = "Examples:\n  bsq export bsq-out\n  bsq export runs/lenet --to models/lenet.bsq.json")]
     Export(ExportArgs),
     /// Compile an artifact into no_std Rust source (same as the build.rs API) and print the memory report.
@@ -53,6 +61,7 @@ pub enum PipelineCommand {
     Flash(FlashArgs),
 }
 
+#[cfg(feature = "train")]
 const DEMO_EXAMPLES: &str = "\
 Examples:
   bsq demo                                  # built-in generated data: no files, no downloads
@@ -63,6 +72,7 @@ Writes into --out (default bsq-out/): the artifact model.bsq.json, scheme.txt, s
 metrics.jsonl, checkpoints, model.rs (generated Rust) and memory-report.txt.";
 
 /// `bsq demo`.
+#[cfg(feature = "train")]
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Data directory with mnist/ (default: the built-in generated dataset).
@@ -91,6 +101,7 @@ pub struct DemoArgs {
     quiet: bool,
 }
 
+#[cfg(feature = "train")]
 const SWEEP_EXAMPLES: &str = "\
 Examples:
   # Built-in generated dataset (no files needed):
@@ -108,6 +119,7 @@ integer accuracy, run directory) and sweep.svg (integer accuracy vs average bits
 ones; a run directory trained with other options is refused (use another --out for another recipe).";
 
 /// `bsq sweep`.
+#[cfg(feature = "train")]
 #[derive(Args, Debug)]
 pub struct SweepArgs {
     /// The α values, one BSQ run each (comma-separated, e.g. 5e-3,1e-2,2e-2).
@@ -121,6 +133,7 @@ pub struct SweepArgs {
     recipe: RecipeArgs,
 }
 
+#[cfg(feature = "train")]
 impl SweepArgs {
     fn config(&self) -> SweepConfig {
         SweepConfig { base: self.recipe.config(), alphas: self.alpha.clone(), out: self.out.clone() }
@@ -128,6 +141,7 @@ impl SweepArgs {
 }
 
 /// `bsq export`.
+#[cfg(feature = "train")]
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// The run directory (`bsq train --out`).
@@ -200,6 +214,10 @@ pub struct SimulateArgs {
     /// Number of inputs.
     #[arg(long, default_value_t = 8)]
     count: usize,
+    /// The bsq checkout whose firmware template is built (default: $BSQ_ROOT, else the checkout this
+    /// `bsq` was built in).
+    #[arg(long)]
+    bsq_root: Option<PathBuf>,
 }
 
 /// `bsq flash`.
@@ -210,6 +228,10 @@ pub struct FlashArgs {
     /// Board: nrf52840-dk, rpi-pico, nucleo-f411re.
     #[arg(long)]
     board: String,
+    /// The bsq checkout whose board firmware is built (default: $BSQ_ROOT, else the checkout this `bsq` was
+    /// built in).
+    #[arg(long)]
+    bsq_root: Option<PathBuf>,
 }
 
 fn kind(s: &str) -> anyhow::Result<DatasetKind> {
@@ -219,6 +241,7 @@ fn kind(s: &str) -> anyhow::Result<DatasetKind> {
 /// Runs one of the pipeline subcommands.
 pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
     match cmd {
+        #[cfg(feature = "train")]
         PipelineCommand::Demo(a) => {
             let epochs = match a.epochs.as_slice() {
                 [f, b, t] => [*f, *b, *t],
@@ -234,9 +257,10 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
                 alpha: a.alpha.unwrap_or(DemoConfig::default().alpha),
                 verbose: !a.quiet,
             };
-            let r = pipeline::demo(&cfg).context("bsq demo")?;
+            let r = demo::demo(&cfg).context("bsq demo")?;
             print!("{}", r.text);
         }
+        #[cfg(feature = "train")]
         PipelineCommand::Sweep(a) => {
             let cfg = a.config();
             let r = sweep::sweep(&cfg).with_context(|| format!("bsq sweep into {}", cfg.out.display()))?;
@@ -253,9 +277,10 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
                 println!("  {what:<18} {}", p.display());
             }
         }
+        #[cfg(feature = "train")]
         PipelineCommand::Export(a) => {
-            let s =
-                pipeline::export(&a.run, a.to.as_deref()).with_context(|| format!("exporting {}", a.run.display()))?;
+            let s = bsq_train::training::export_run(&a.run, a.to.as_deref())
+                .with_context(|| format!("exporting {}", a.run.display()))?;
             print!("{}", bsq_train::training::scheme_table(&s));
             let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}%"));
             println!(
@@ -271,25 +296,25 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
         PipelineCommand::Codegen(a) => {
             let (mut flash, mut ram) = (a.flash_budget, a.ram_budget);
             if let Some(b) = &a.board {
-                let (f, r) = pipeline::machine_budget(b)
+                let (f, r) = deploy::machine_budget(b)
                     .with_context(|| format!("unknown --board {b} (mps2-an386, lm3s6965evb, mps2-an505, microbit)"))?;
                 flash = flash.or(Some(f));
                 ram = ram.or(Some(r));
             }
-            let g = pipeline::codegen(&a.artifact, &a.output, flash, ram)
+            let g = deploy::codegen(&a.artifact, &a.output, flash, ram)
                 .with_context(|| format!("generating code for {}", a.artifact.display()))?;
             println!("{}", g.report);
             println!("wrote {} ({} bytes of Rust)", g.path.display(), g.source.len());
         }
         PipelineCommand::Eval(a) => {
-            let (acc, n) = pipeline::eval(&a.artifact, kind(&a.dataset)?, a.data_dir.as_deref(), a.limit)
+            let (acc, n) = deploy::eval(&a.artifact, kind(&a.dataset)?, a.data_dir.as_deref(), a.limit)
                 .with_context(|| format!("evaluating {}", a.artifact.display()))?;
             println!("integer accuracy {acc:.2}% on {n} held-out images of {} (host executor)", a.dataset);
         }
         PipelineCommand::Report(a) => {
             print!(
                 "{}",
-                pipeline::report_text(&a.artifact, a.svg.as_deref())
+                deploy::report_text(&a.artifact, a.svg.as_deref())
                     .with_context(|| format!("{}", a.artifact.display()))?
             );
         }
@@ -298,14 +323,14 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
                 Some(d) => Some((kind(d)?, a.data_dir.as_deref())),
                 None => None,
             };
-            let (r, acc) = pipeline::simulate(&a.artifact, &a.machine, ds, a.count)
+            let (r, acc) = deploy::simulate(&a.artifact, &a.machine, ds, a.count, a.bsq_root.as_deref())
                 .with_context(|| format!("simulating {} on {}", a.artifact.display(), a.machine))?;
-            println!("{}", pipeline::describe_sim(&r, acc));
+            println!("{}", deploy::describe_sim(&r, acc));
             if !r.bit_exact() {
                 anyhow::bail!("the device output differs from the host");
             }
         }
-        PipelineCommand::Flash(a) => pipeline::flash(&a.artifact, &a.board)?,
+        PipelineCommand::Flash(a) => deploy::flash(&a.artifact, &a.board, a.bsq_root.as_deref())?,
     }
     Ok(())
 }

@@ -179,9 +179,9 @@ fn checkpoints_of_another_format_are_refused_with_a_reason() {
     let e = train(&cfg).expect_err("old checkpoint").to_string();
     assert!(e.contains("state.json") && e.contains("older bsq-train"), "{e}");
     // `bsq export` refuses it the same way, and a directory without a checkpoint says so.
-    let e = bsq_train::pipeline::export(&out, None).expect_err("old checkpoint").to_string();
+    let e = bsq_train::training::export_run(&out, None).expect_err("old checkpoint").to_string();
     assert!(e.contains("older bsq-train"), "{e}");
-    let e = bsq_train::pipeline::export(&out.join("ckpt"), None).expect_err("no run").to_string();
+    let e = bsq_train::training::export_run(&out.join("ckpt"), None).expect_err("no run").to_string();
     assert!(e.contains("no checkpoint") && e.contains("--out directory"), "{e}");
     std::fs::write(
         out.join("ckpt/state.json"),
