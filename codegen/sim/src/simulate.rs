@@ -136,7 +136,8 @@ pub fn simulate(opts: &SimOptions) -> Result<SimResult, Error> {
     let work = opts.work_dir.clone().unwrap_or_else(|| example_app_dir(&root).join("target"));
     std::fs::create_dir_all(&work).map_err(|e| Error::Io(format!("{}: {e}", work.display())))?;
     let inputs_file = work.join(format!("inputs-{}.bin", opts.machine));
-    std::fs::write(&inputs_file, inputs.concat()).map_err(|e| Error::Io(format!("{}: {e}", inputs_file.display())))?;
+    bsq_codegen::write_atomic(&inputs_file, &inputs.concat())
+        .map_err(|e| Error::Io(format!("{}: {e}", inputs_file.display())))?;
     let elf_path = build_example(&root, &opts.machine, &opts.artifact, &inputs_file)?;
     let run = qemu::run(&opts.machine, &elf_path, &[], opts.timeout)?;
     let report = protocol::parse(&run.stdout);

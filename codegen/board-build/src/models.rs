@@ -55,7 +55,7 @@ impl ModelDef {
 
 /// `codegen/fixtures` (resolved from this crate's manifest directory, never the current directory).
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../codegen/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
 /// The fixture artifacts, in `bsq_codegen::fixtures::NAMES` order, then any other `*.bsq.json` by name.
