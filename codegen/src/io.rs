@@ -71,7 +71,7 @@ impl Artifact {
             message: e.to_string(),
         })?;
         let mut out = String::new();
-        write_value(&mut out, &value, 0);
+        write_value(&mut out, &value, 0, false);
         out.push('\n');
         Ok(out)
     }
@@ -102,7 +102,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-fn write_value(out: &mut String, v: &Value, indent: usize) {
+/// Writes `v`; `f64s`: the numbers under this value are `f64` fields (the provenance), written exactly
+/// (shortest `f64` text), not as the shortest `f32` text the model's `f32` fields use.
+fn write_value(out: &mut String, v: &Value, indent: usize, f64s: bool) {
     let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
     match v {
         // Small all-scalar objects (scheme rows, quantizations) stay on one line.
@@ -114,7 +116,7 @@ fn write_value(out: &mut String, v: &Value, indent: usize) {
                 }
                 out.push_str(&serde_json::to_string(k).unwrap_or_default());
                 out.push_str(": ");
-                write_value(out, val, indent);
+                write_value(out, val, indent, f64s);
             }
             out.push('}');
         }
@@ -124,7 +126,7 @@ fn write_value(out: &mut String, v: &Value, indent: usize) {
                 pad(out, indent + 2);
                 out.push_str(&serde_json::to_string(k).unwrap_or_default());
                 out.push_str(": ");
-                write_value(out, val, indent + 2);
+                write_value(out, val, indent + 2, f64s || k == "provenance");
                 if i + 1 < map.len() {
                     out.push(',');
                 }
@@ -137,7 +139,7 @@ fn write_value(out: &mut String, v: &Value, indent: usize) {
             out.push_str("[\n");
             for (i, val) in items.iter().enumerate() {
                 pad(out, indent + 2);
-                write_value(out, val, indent + 2);
+                write_value(out, val, indent + 2, f64s);
                 if i + 1 < items.len() {
                     out.push(',');
                 }
@@ -152,15 +154,19 @@ fn write_value(out: &mut String, v: &Value, indent: usize) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(out, val, indent);
+                write_value(out, val, indent, f64s);
             }
             out.push(']');
         }
         Value::Number(n) if n.is_f64() => {
-            // Every float in the schema is an f32 (widened by serde_json): print the shortest text that
-            // reads back as the same f32.
+            // The model's floats are f32 (widened by serde_json): print the shortest text that reads back
+            // as the same f32. The provenance's are f64: print them exactly.
             let x = n.as_f64().unwrap_or(0.0);
-            if (x as f32) as f64 == x { out.push_str(&format!("{:?}", x as f32)) } else { out.push_str(&n.to_string()) }
+            if !f64s && (x as f32) as f64 == x {
+                out.push_str(&format!("{:?}", x as f32))
+            } else {
+                out.push_str(&n.to_string())
+            }
         }
         other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
     }

@@ -63,6 +63,17 @@ pub fn tensor_table(a: &Artifact) -> Result<Tensors, ArtifactError> {
     if a.name.trim().is_empty() {
         return Err(ArtifactError::field(model, "name", "is empty"));
     }
+    let p = &a.provenance;
+    for (field, v) in
+        [("provenance.alpha", p.alpha), ("provenance.accuracy.float", p.accuracy.float)].into_iter().chain([
+            ("provenance.accuracy.fake_quant", p.accuracy.fake_quant),
+            ("provenance.accuracy.integer", p.accuracy.integer),
+        ])
+    {
+        if let Some(v) = v.filter(|v| !v.is_finite()) {
+            return Err(ArtifactError::field(model, field, format!("{v} is not finite")));
+        }
+    }
     let in_len = checked_len(INPUT, "input.shape", a.input.shape)?;
     check_scale(INPUT, "input.scale", a.input.scale)?;
     let mut tensors: Tensors = HashMap::new();
@@ -158,6 +169,9 @@ fn check_weight(layer: &str, w: &Weight, count: usize) -> Result<(), ArtifactErr
     }
     if w.bits > 0 {
         check_scale(layer, "weight.scale", w.scale)?;
+    } else if !w.scale.is_finite() {
+        // Unused by a 0-bit layer, but it must survive a save and a load (JSON has no infinity).
+        return Err(ArtifactError::field(layer, "weight.scale", format!("{} is not finite", w.scale)));
     }
     if !(w.values.len() == count || (w.bits == 0 && w.values.is_empty())) {
         return Err(ArtifactError::field(

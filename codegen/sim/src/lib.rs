@@ -66,7 +66,8 @@ pub fn bsq_root(explicit: Option<&Path>) -> Result<PathBuf, Error> {
 
 /// The checkout this crate was compiled in (`codegen/sim/../..`).
 pub fn compiled_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").components().collect()
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
+    p.canonicalize().unwrap_or(p)
 }
 
 /// The board table entry for QEMU machine `machine`.

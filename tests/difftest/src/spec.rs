@@ -26,7 +26,7 @@
 //! - sizes (`shape`, `kernel`, `stride`, `padding`, channel and feature counts, `params`) are read as `u64`,
 //!   `version` as `i64`; `provenance.alpha` and `accuracy` as `f64`; float fields accept JSON integers;
 //! - "beyond the `f32` range" means "rounds to infinity"; a number that rounds to 0 is not an error here
-//!   (it fails the `scale > 0` rules instead); `weight.scale` of a 0-bit layer must still be a number;
+//!   (it fails the `scale > 0` rules instead); `weight.scale` of a 0-bit layer must still be a finite number;
 //! - a field of another op (even `null`) is an unknown field; duplicate keys are refused (serde);
 //! - "blank" is `str::trim` (Unicode white space);
 //! - the order of the checks inside a layer and of the top-level checks (see `validate`);
@@ -1065,6 +1065,9 @@ fn check_affine(layer: &str, affine: &Affine, count: Option<u64>, channels: u64)
     }
     if n > 0 {
         check_scale(layer, "weight.scale", weight.scale)?;
+    } else if !weight.scale.is_finite() {
+        // "for `bits = 0` `scale` is ignored: any finite value, also 0 or negative, is accepted".
+        return Err(invalid(layer, "weight.scale", format!("{} is not finite", weight.scale)));
     }
     let len = weight.values.len() as u64;
     if !(Some(len) == count || (n == 0 && len == 0)) {
