@@ -249,8 +249,12 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 /// Reads an IDX3 image file (`.gz` or raw): magic 0x00000803, count, rows, cols, then the pixels.
 /// Returns `[rows, cols, 1]` and the pixels.
 pub fn read_idx_images(path: &Path) -> Result<([usize; 3], Vec<u8>), DataError> {
+    parse_idx_images(&read_maybe_gz(path)?, path)
+}
+
+/// [`read_idx_images`] on the (decompressed) bytes of a file; `path` names it in errors.
+pub fn parse_idx_images(b: &[u8], path: &Path) -> Result<([usize; 3], Vec<u8>), DataError> {
     let bad = |what: String| DataError::Malformed { path: path.to_path_buf(), what };
-    let b = read_maybe_gz(path)?;
     if b.len() < 16 {
         return Err(bad(format!("file too short for an IDX3 header: {} bytes, need 16", b.len())));
     }
@@ -262,7 +266,10 @@ pub fn read_idx_images(path: &Path) -> Result<([usize; 3], Vec<u8>), DataError> 
     if rows == 0 || cols == 0 {
         return Err(bad(format!("image size {rows}x{cols} is empty")));
     }
-    let want = n.checked_mul(rows * cols).ok_or_else(|| bad(format!("count {n} too large")))?;
+    let want = rows
+        .checked_mul(cols)
+        .and_then(|px| px.checked_mul(n))
+        .ok_or_else(|| bad(format!("{n} images of {rows}x{cols} pixels is too large")))?;
     let have = b.len() - 16;
     if have != want {
         return Err(bad(format!(
@@ -275,8 +282,12 @@ pub fn read_idx_images(path: &Path) -> Result<([usize; 3], Vec<u8>), DataError> 
 
 /// Reads an IDX1 label file (`.gz` or raw): magic 0x00000801, count, then the labels.
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>, DataError> {
+    parse_idx_labels(&read_maybe_gz(path)?, path)
+}
+
+/// [`read_idx_labels`] on the (decompressed) bytes of a file; `path` names it in errors.
+pub fn parse_idx_labels(b: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     let bad = |what: String| DataError::Malformed { path: path.to_path_buf(), what };
-    let b = read_maybe_gz(path)?;
     if b.len() < 8 {
         return Err(bad(format!("file too short for an IDX1 header: {} bytes, need 8", b.len())));
     }
@@ -305,38 +316,42 @@ pub fn cifar10_names() -> Vec<String> {
 
 /// Reads CIFAR-10 binary batches (records of 1 label byte + 3072 bytes CHW 32×32×3), converting to HWC.
 pub fn read_cifar10(files: &[PathBuf]) -> Result<Dataset, DataError> {
-    const REC: usize = 1 + 3072;
     let mut images = Vec::new();
     let mut labels = Vec::new();
     for path in files {
         let b = std::fs::read(path).map_err(|source| DataError::Io { path: path.clone(), source })?;
-        if b.is_empty() || b.len() % REC != 0 {
-            return Err(DataError::Malformed {
-                path: path.clone(),
-                what: format!(
-                    "size {} bytes is not a whole number of {REC}-byte records ({} records + {} bytes: truncated?)",
-                    b.len(),
-                    b.len() / REC,
-                    b.len() % REC
-                ),
-            });
-        }
-        images.reserve(b.len());
-        for (r, rec) in b.chunks_exact(REC).enumerate() {
-            if rec[0] >= 10 {
-                return Err(DataError::Malformed {
-                    path: path.clone(),
-                    what: format!("record {r}: label {} out of range 0..10", rec[0]),
-                });
-            }
-            labels.push(rec[0]);
-            let px = &rec[1..];
-            for i in 0..1024 {
-                images.extend_from_slice(&[px[i], px[1024 + i], px[2048 + i]]);
-            }
-        }
+        let (l, i) = parse_cifar10_batch(&b, path)?;
+        labels.extend(l);
+        images.extend(i);
     }
     Ok(Dataset { shape: [32, 32, 3], images, labels, num_classes: 10, class_names: cifar10_names() })
+}
+
+/// One CIFAR-10 binary batch's bytes → (labels, HWC images); `path` names it in errors.
+pub fn parse_cifar10_batch(b: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    const REC: usize = 1 + 3072;
+    let bad = |what: String| DataError::Malformed { path: path.to_path_buf(), what };
+    if b.is_empty() || b.len() % REC != 0 {
+        return Err(bad(format!(
+            "size {} bytes is not a whole number of {REC}-byte records ({} records + {} bytes: truncated?)",
+            b.len(),
+            b.len() / REC,
+            b.len() % REC
+        )));
+    }
+    let mut images = Vec::with_capacity(b.len());
+    let mut labels = Vec::with_capacity(b.len() / REC);
+    for (r, rec) in b.chunks_exact(REC).enumerate() {
+        if rec[0] >= 10 {
+            return Err(bad(format!("record {r}: label {} out of range 0..10", rec[0])));
+        }
+        labels.push(rec[0]);
+        let px = &rec[1..];
+        for i in 0..1024 {
+            images.extend_from_slice(&[px[i], px[1024 + i], px[2048 + i]]);
+        }
+    }
+    Ok((labels, images))
 }
 
 /// The deterministic generator of data generation, shuffling and initialization: SplitMix64 from
@@ -445,6 +460,23 @@ pub fn builtin(n: usize, seed: u64) -> Dataset {
 
 #[cfg(test)]
 mod tests {
+
+    /// rows·cols·count beyond usize is refused with a message (every product is checked, also on 32-bit
+    /// hosts where rows·cols alone can overflow).
+    #[test]
+    fn idx_sizes_that_overflow_are_refused() {
+        let mut b = vec![0, 0, 8, 3, 0, 0, 0, 2];
+        b.extend_from_slice(&[0xff; 8]);
+        b.push(7);
+        let e = parse_idx_images(&b, Path::new("huge.idx")).expect_err("refused").to_string();
+        assert!(e.contains("huge.idx") && e.contains("too large"), "{e}");
+        // A CIFAR batch with a bad label names the record.
+        let mut c = vec![0u8; 2 * 3073];
+        c[3073] = 10;
+        let e = parse_cifar10_batch(&c, Path::new("b.bin")).expect_err("refused").to_string();
+        assert!(e.contains("record 1: label 10"), "{e}");
+    }
+
     use super::*;
     use std::io::Write;
 
