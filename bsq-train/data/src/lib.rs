@@ -258,11 +258,11 @@ pub fn parse_idx_images(b: &[u8], path: &Path) -> Result<([usize; 3], Vec<u8>), 
     if b.len() < 16 {
         return Err(bad(format!("file too short for an IDX3 header: {} bytes, need 16", b.len())));
     }
-    let magic = be_u32(&b, 0);
+    let magic = be_u32(b, 0);
     if magic != 0x0803 {
         return Err(bad(format!("bad magic {magic:#010x}, expected 0x00000803 (IDX3 u8 images)")));
     }
-    let (n, rows, cols) = (be_u32(&b, 4) as usize, be_u32(&b, 8) as usize, be_u32(&b, 12) as usize);
+    let (n, rows, cols) = (be_u32(b, 4) as usize, be_u32(b, 8) as usize, be_u32(b, 12) as usize);
     if rows == 0 || cols == 0 {
         return Err(bad(format!("image size {rows}x{cols} is empty")));
     }
@@ -291,11 +291,11 @@ pub fn parse_idx_labels(b: &[u8], path: &Path) -> Result<Vec<u8>, DataError> {
     if b.len() < 8 {
         return Err(bad(format!("file too short for an IDX1 header: {} bytes, need 8", b.len())));
     }
-    let magic = be_u32(&b, 0);
+    let magic = be_u32(b, 0);
     if magic != 0x0801 {
         return Err(bad(format!("bad magic {magic:#010x}, expected 0x00000801 (IDX1 u8 labels)")));
     }
-    let n = be_u32(&b, 4) as usize;
+    let n = be_u32(b, 4) as usize;
     let have = b.len() - 8;
     if have != n {
         return Err(bad(format!(
