@@ -331,7 +331,7 @@ pub fn read_cifar10(files: &[PathBuf]) -> Result<Dataset, DataError> {
 pub fn parse_cifar10_batch(b: &[u8], path: &Path) -> Result<(Vec<u8>, Vec<u8>), DataError> {
     const REC: usize = 1 + 3072;
     let bad = |what: String| DataError::Malformed { path: path.to_path_buf(), what };
-    if b.is_empty() || b.len() % REC != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(REC) {
         return Err(bad(format!(
             "size {} bytes is not a whole number of {REC}-byte records ({} records + {} bytes: truncated?)",
             b.len(),
