@@ -303,3 +303,38 @@ proptest! {
         }
     }
 }
+
+/// Found by the fuzzer with overflow checks on: a valid convolution with a huge stride (its output is one
+/// pixel wide, so the stride is never applied) made the fast kernel compute `stride · in_c` and overflow.
+/// It must give the reference kernel's bytes (run `cargo test` without `--release` to have the checks on).
+#[test]
+fn a_huge_stride_on_a_single_output_pixel_does_not_overflow() {
+    use bsq_runtime::{Conv2dShape, OutputStage, PackedWeights, Requant, pack, reference, scratch_len};
+    let shape = Conv2dShape {
+        in_h: 3,
+        in_w: 3,
+        in_c: 2,
+        out_c: 2,
+        k_h: 2,
+        k_w: 3,
+        stride_h: 1 << 62,
+        stride_w: 1 << 63,
+        pad_top: 0,
+        pad_left: 0,
+        pad_bottom: 0,
+        pad_right: 0,
+    };
+    let row = shape.row_len();
+    let values: Vec<i32> = (0..2 * row as i32).map(|i| i % 7 - 3).collect();
+    let mut packed = vec![0u8; pack::packed_len(3, 2, row).unwrap()];
+    pack::pack(3, row, &values, &mut packed).unwrap();
+    let w = PackedWeights::new(3, 2, row, &packed).unwrap();
+    let rq = [Requant { multiplier: 1 << 30, shift: 0 }];
+    let stage = OutputStage::for_bits(&[], &rq, 8, true);
+    let input: Vec<u8> = (0..18).map(|i| (i * 13 % 16) as u8).collect();
+    let (mut fast, mut slow) = (vec![0u8; 2], vec![0u8; 2]);
+    let mut scratch = vec![0i16; scratch_len(row)];
+    bsq_runtime::conv2d(&shape, &input, &w, &stage, &mut scratch, &mut fast).unwrap();
+    reference::conv2d(&shape, &input, &w, &stage, &mut slow).unwrap();
+    assert_eq!(fast, slow);
+}

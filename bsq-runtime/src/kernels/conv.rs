@@ -80,8 +80,10 @@ pub fn conv2d(
         out_c: shape.out_c,
         k_h: shape.k_h,
         k_w: shape.k_w,
-        sh: shape.stride_h,
-        sw: shape.stride_w,
+        // With a single output row (column) the stride is never applied; 1 keeps every step product
+        // (`sw·in_c`, …) in range even for a stride of 2^63. Otherwise stride < padded input, so they fit.
+        sh: if oh == 1 { 1 } else { shape.stride_h },
+        sw: if ow == 1 { 1 } else { shape.stride_w },
         pad_top: shape.pad_top,
         pad_left: shape.pad_left,
         oh,

@@ -174,9 +174,12 @@ fn scale(x: f64) -> f32 {
     x.abs().clamp(1e-30, 1e30) as f32
 }
 
-/// `(in + pad_a + pad_b − k) / s + 1` (the documented output size; the kernel fits).
+/// `(in + pad_a + pad_b − k) / s + 1` (the documented output size when the kernel fits). `Gen::conv` also
+/// calls it before growing the padding to fit the kernel; there the wrapped value only makes it grow the
+/// padding, as release builds always did, so the arithmetic wraps explicitly (no overflow panic in debug
+/// builds, and the same documents for a seed in every build).
 fn out_dim(n: usize, pad_a: usize, pad_b: usize, k: usize, s: usize) -> usize {
-    (n + pad_a + pad_b - k) / s + 1
+    (n + pad_a + pad_b).wrapping_sub(k).wrapping_div(s).wrapping_add(1)
 }
 
 impl<'a> Gen<'a> {
