@@ -84,6 +84,9 @@ impl Conv2dShape {
     }
 }
 
+/// Largest pooling window (elements): a window's sum of bytes is kept in `i32` (`2^23 · 255 < 2^31`).
+pub const MAX_POOL_WINDOW: usize = 1 << 23;
+
 /// Shape of a pooling window over one `H×W×C` image (HWC). No padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolShape {
@@ -120,7 +123,7 @@ impl PoolShape {
         let of = Error::Shape { what: "size overflows usize" };
         let input = self.in_h.checked_mul(self.in_w).and_then(|v| v.checked_mul(self.c)).ok_or(of)?;
         let output = oh.checked_mul(ow).and_then(|v| v.checked_mul(self.c)).ok_or(of)?;
-        if self.k_h.checked_mul(self.k_w).is_none_or(|a| a > (1 << 23)) {
+        if self.k_h.checked_mul(self.k_w).is_none_or(|a| a > MAX_POOL_WINDOW) {
             return Err(Error::Shape { what: "window too large" });
         }
         Ok((input, output, oh, ow))

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use bsq_runtime::MAX_POOL_WINDOW;
+
 use crate::artifact::{Artifact, BatchNorm, Layer, Quant, Weight};
 use crate::error::ArtifactError;
 
@@ -64,12 +66,13 @@ pub fn tensor_table(a: &Artifact) -> Result<Tensors, ArtifactError> {
         return Err(ArtifactError::field(model, "name", "is empty"));
     }
     let p = &a.provenance;
-    for (field, v) in
-        [("provenance.alpha", p.alpha), ("provenance.accuracy.float", p.accuracy.float)].into_iter().chain([
-            ("provenance.accuracy.fake_quant", p.accuracy.fake_quant),
-            ("provenance.accuracy.integer", p.accuracy.integer),
-        ])
-    {
+    let numbers = [
+        ("provenance.alpha", p.alpha),
+        ("provenance.accuracy.float", p.accuracy.float),
+        ("provenance.accuracy.fake_quant", p.accuracy.fake_quant),
+        ("provenance.accuracy.integer", p.accuracy.integer),
+    ];
+    for (field, v) in numbers {
         if let Some(v) = v.filter(|v| !v.is_finite()) {
             return Err(ArtifactError::field(model, field, format!("{v} is not finite")));
         }
@@ -214,9 +217,7 @@ fn check_affine(
     Ok(())
 }
 
-/// Largest pooling window (elements): the runtime sums a window in `i32` (`2^23 · 255 < 2^31`).
-pub const MAX_POOL_WINDOW: usize = 1 << 23;
-
+/// Refuses a pooling window above the runtime's [`MAX_POOL_WINDOW`] at load time.
 fn check_window(layer: &str, field: &str, elements: usize) -> Result<(), ArtifactError> {
     if elements > MAX_POOL_WINDOW {
         return Err(ArtifactError::field(

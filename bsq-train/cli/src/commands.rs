@@ -296,7 +296,7 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
         PipelineCommand::Codegen(a) => {
             let (mut flash, mut ram) = (a.flash_budget, a.ram_budget);
             if let Some(b) = &a.board {
-                let (f, r) = deploy::machine_budget(b)
+                let (f, r) = bsq_sim::machine_budget(b)
                     .with_context(|| format!("unknown --board {b} (mps2-an386, lm3s6965evb, mps2-an505, microbit)"))?;
                 flash = flash.or(Some(f));
                 ram = ram.or(Some(r));

@@ -10,7 +10,9 @@ use bsq_sim::simulate::SimResult;
 use bsq_train::model::Arch;
 use bsq_train::training::{Summary, TrainConfig, train};
 
-use crate::deploy::{DeployError, codegen, describe_sim, machine_budget, simulate};
+use bsq_sim::machine_budget;
+
+use crate::deploy::{DeployError, codegen, describe_sim, simulate};
 
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]

@@ -37,11 +37,6 @@ pub enum DeployError {
     },
 }
 
-/// Flash and RAM of a QEMU machine, for `--board` budgets: `(flash, ram)` minus code/stack reserves.
-pub fn machine_budget(machine: &str) -> Option<(usize, usize)> {
-    bsq_sim::machine_budget(machine)
-}
-
 /// Generates `out` (a `.rs` file) from `artifact`, refusing models over the budgets.
 pub fn codegen(
     artifact: &Path,
@@ -79,12 +74,12 @@ pub fn eval(
     Ok((acc, test.len()))
 }
 
-pub(crate) fn held_out(kind: DatasetKind, data_dir: Option<&Path>, limit: usize) -> Result<Dataset, DeployError> {
+fn held_out(kind: DatasetKind, data_dir: Option<&Path>, limit: usize) -> Result<Dataset, DeployError> {
     let splits = data::load(kind, data_dir, 1, 4000)?;
     Ok(if limit > 0 && limit < splits.test.len() { splits.test.take(limit) } else { splits.test })
 }
 
-pub(crate) fn check_fits(a: &Artifact, ds: &Dataset) -> Result<(), DeployError> {
+fn check_fits(a: &Artifact, ds: &Dataset) -> Result<(), DeployError> {
     if a.input.shape != ds.shape {
         return Err(DeployError::Mismatch(format!(
             "the model `{}` takes {:?} (HWC) images but the dataset has {:?}",

@@ -26,6 +26,8 @@ pub struct Board {
     pub bench: bool,
     /// Whether the firmware logs through defmt (real boards: the build script adds `-Tdefmt.x`).
     pub defmt: bool,
+    /// probe-rs chip of a real board (its `.cargo/config.toml` runner); `None` for QEMU machines.
+    pub probe_chip: Option<&'static str>,
 }
 
 impl Board {
@@ -55,6 +57,7 @@ pub const QEMU_BOARDS: [Board; 4] = [
         insns_per_tick: 80.0,
         bench: false,
         defmt: false,
+        probe_chip: None,
     },
     Board {
         krate: "qemu-mps2-an386",
@@ -68,6 +71,7 @@ pub const QEMU_BOARDS: [Board; 4] = [
         insns_per_tick: 40.0,
         bench: true,
         defmt: false,
+        probe_chip: None,
     },
     Board {
         krate: "qemu-mps2-an505",
@@ -81,6 +85,7 @@ pub const QEMU_BOARDS: [Board; 4] = [
         insns_per_tick: 50.0,
         bench: false,
         defmt: false,
+        probe_chip: None,
     },
     Board {
         krate: "qemu-microbit",
@@ -94,6 +99,7 @@ pub const QEMU_BOARDS: [Board; 4] = [
         insns_per_tick: 62.5,
         bench: false,
         defmt: false,
+        probe_chip: None,
     },
 ];
 
@@ -112,6 +118,7 @@ pub const REAL_BOARDS: [Board; 3] = [
         insns_per_tick: 1.0,
         bench: false,
         defmt: true,
+        probe_chip: Some("nRF52840_xxAA"),
     },
     Board {
         krate: "rpi-pico",
@@ -125,6 +132,7 @@ pub const REAL_BOARDS: [Board; 3] = [
         insns_per_tick: 1.0,
         bench: false,
         defmt: true,
+        probe_chip: Some("RP2040"),
     },
     Board {
         krate: "nucleo-f411re",
@@ -138,6 +146,7 @@ pub const REAL_BOARDS: [Board; 3] = [
         insns_per_tick: 1.0,
         bench: false,
         defmt: true,
+        probe_chip: Some("STM32F411RETx"),
     },
 ];
 

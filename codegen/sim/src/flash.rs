@@ -6,10 +6,6 @@ use std::path::Path;
 
 use crate::{Error, REAL_BOARDS, bsq_root};
 
-/// The probe-rs chip of each real board (also in each board's `.cargo/config.toml` runner).
-pub const CHIPS: [(&str, &str); 3] =
-    [("nrf52840-dk", "nRF52840_xxAA"), ("rpi-pico", "RP2040"), ("nucleo-f411re", "STM32F411RETx")];
-
 /// Builds and runs `boards/<board>` with `artifact` (see the module documentation). `root`: the bsq
 /// checkout ([`bsq_root`]).
 pub fn flash(artifact: &Path, board: &str, root: Option<&Path>) -> Result<(), Error> {
@@ -17,7 +13,7 @@ pub fn flash(artifact: &Path, board: &str, root: Option<&Path>) -> Result<(), Er
         let names: Vec<&str> = REAL_BOARDS.iter().map(|b| b.krate).collect();
         return Err(Error::Build(format!("unknown board `{board}`; known boards: {}", names.join(", "))));
     };
-    let chip = CHIPS.iter().find(|c| c.0 == board).map_or("?", |c| c.1);
+    let chip = b.probe_chip.unwrap_or("?");
     let dir = bsq_root(root)?.join("boards").join(b.krate);
     if !dir.is_dir() {
         return Err(Error::Build(format!("{} does not exist in this checkout", dir.display())));

@@ -36,21 +36,18 @@ pub const ROOT_ENV: &str = "BSQ_ROOT";
 /// as a checkout when it holds `boards/example-app/Cargo.toml`.
 pub fn bsq_root(explicit: Option<&Path>) -> Result<PathBuf, Error> {
     let is_root = |p: &Path| p.join("boards").join("example-app").join("Cargo.toml").is_file();
-    if let Some(p) = explicit {
-        return if is_root(p) {
-            Ok(p.to_path_buf())
-        } else {
-            Err(Error::Build(format!("{} is not a bsq checkout (no boards/example-app/Cargo.toml)", p.display())))
-        };
-    }
-    if let Some(p) = std::env::var_os(ROOT_ENV).map(PathBuf::from) {
+    // A named checkout (flag, then environment) must be one; `what` says where the name came from.
+    let named = explicit.map(|p| (p.to_path_buf(), p.display().to_string())).or_else(|| {
+        std::env::var_os(ROOT_ENV).map(PathBuf::from).map(|p| {
+            let what = format!("{ROOT_ENV}={}", p.display());
+            (p, what)
+        })
+    });
+    if let Some((p, what)) = named {
         return if is_root(&p) {
             Ok(p)
         } else {
-            Err(Error::Build(format!(
-                "{ROOT_ENV}={} is not a bsq checkout (no boards/example-app/Cargo.toml)",
-                p.display()
-            )))
+            Err(Error::Build(format!("{what} is not a bsq checkout (no boards/example-app/Cargo.toml)")))
         };
     }
     let built_in = compiled_root();
