@@ -9,10 +9,12 @@
 //! * `Bsq { bits: n }`: two plane tensors `Wp, Wn` of shape `[numel, n]` (bit axis last, MSB first) and a
 //!   trainable scale `s`:
 //!   `w_c = Σ_i (Wp_i − Wn_i)·2^(n−1−i)/(2^n−1)`, `w = s·round(clamp(w_c,−1,1)·(2^n−1))/(2^n−1)`
-//!   with a straight-through rounding (`round` is half away from zero, so this equals the official
-//!   `s·sign(w_c)·round(|clamp(w_c)|·(2^n−1))/(2^n−1)`);
+//!   (`round` is half away from zero, so this equals the official
+//!   `s·sign(w_c)·round(|clamp(w_c)|·(2^n−1))/(2^n−1)`), with the official straight-through gradient
+//!   (`bit_STE`): `∂w/∂w_c = s`, the identity through the rounding *and* the clamp
+//!   ([`ste_clamp_round`]);
 //! * `Fixed { bits: n }`: a float shadow `w` and the scale `s`, `w_q = s·round(clamp(w/s,−1,1)·(2^n−1))/(2^n−1)`
-//!   with a straight-through rounding (uniform sign-magnitude QAT);
+//!   with a straight-through rounding (uniform sign-magnitude QAT; the clamp passes no gradient);
 //! * `Zero`: a 0-bit layer, all weights zero.
 //!
 //! Integer weights are `k = round(clamp(·)·(2^n−1)) ∈ [−(2^n−1), 2^n−1]`, real weight `s·k/(2^n−1)`.
@@ -83,6 +85,13 @@ pub fn round_half_away<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// Straight-through rounding: the value of [`round_half_away`], the gradient of the identity.
 pub fn ste_round<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     x.clone() + (round_half_away(x.clone()) - x).detach()
+}
+
+/// Straight-through clamp and rounding (the official `bit_STE`): the value of
+/// `round_half_away(clamp(x, −lim, lim))`, the gradient of the identity everywhere, also where the clamp
+/// saturates (so a bit plane pushed past the representable range still receives the loss gradient).
+pub fn ste_clamp_round<const D: usize>(x: Tensor<D>, lim: f32) -> Tensor<D> {
+    x.clone() + (round_half_away(x.clone().clamp(-lim, lim)) - x).detach()
 }
 
 fn param1(v: Vec<f32>, device: &Device) -> Param<Tensor<1>> {
@@ -162,7 +171,9 @@ pub fn split_planes(k: &[i32], n: u8) -> (Vec<f32>, Vec<f32>) {
 ///    so that `s·k/(2^n−1)` is unchanged;
 /// 3. drop all-zero MSB planes (`max|k| < 2^(n−1)`) and all-zero LSB planes (all `k` even: `k/2`), each
 ///    time rescaling `s` so that every represented value stays the same;
-/// 4. all zero → a 0-bit weight.
+/// 4. all zero → one all-zero 1-bit plane whose scale is the old LSB step `s/(2^n−1)`, as the official
+///    code does during BSQ (its MSB removal stops at one bit): the plane stays trainable and the layer can
+///    regrow. Finetuning ([`QWeight::to_fixed`]) turns such a layer into a 0-bit layer.
 pub fn requantize(wp: &[f32], wn: &[f32], n: u8, s: f32) -> IntWeight {
     let nn = n as usize;
     let numel = wp.len().checked_div(nn).unwrap_or(0);
@@ -188,8 +199,11 @@ pub fn requantize(wp: &[f32], wn: &[f32], n: u8, s: f32) -> IntWeight {
             *v = (*v).clamp(-lim, lim);
         }
     }
-    if k.iter().all(|&v| v == 0) || bits == 0 {
+    if bits == 0 {
         return IntWeight { bits: 0, scale: 1.0, k: vec![0; numel] };
+    }
+    if k.iter().all(|&v| v == 0) {
+        return IntWeight { bits: 1, scale: step as f32, k: vec![0; numel] };
     }
     // Drop all-zero LSB planes.
     while bits > 1 && k.iter().all(|v| v % 2 == 0) {
@@ -267,7 +281,7 @@ impl QWeight {
                 let coef = Tensor::<2>::from_data(TensorData::new(coef, [n as usize, 1]), &dev);
                 let diff = self.wp.as_ref().expect("wp").val() - self.wn.as_ref().expect("wn").val();
                 let wc: Tensor<1> = diff.matmul(coef).reshape([self.numel]);
-                ste_round(wc.clamp(-1.0, 1.0) * l) * (s / l)
+                ste_clamp_round(wc * l, l) * (s / l)
             }
             WMode::Fixed(n) => {
                 let l = levels(n);
@@ -353,11 +367,19 @@ impl QWeight {
         Self::from_int(&self.int_weight(), true, &dev)
     }
 
-    /// Switches to the fixed scheme (finetuning): the shadow weight is the current quantized value.
+    /// Switches to the fixed scheme (finetuning): the shadow weight is the current quantized value. A
+    /// layer whose weights are all zero (the all-zero bit plane kept during BSQ, see [`requantize`])
+    /// becomes a 0-bit layer here, as in the official code.
     pub fn to_fixed(self) -> Self {
         let dev = self.s.device();
         match self.mode {
-            WMode::Bsq(_) => Self::from_int(&self.int_weight(), false, &dev),
+            WMode::Bsq(_) => {
+                let iw = self.int_weight();
+                if iw.k.iter().all(|&k| k == 0) {
+                    return Self::from_int(&IntWeight { bits: 0, scale: 1.0, k: iw.k }, false, &dev);
+                }
+                Self::from_int(&iw, false, &dev)
+            }
             _ => self,
         }
     }
@@ -429,8 +451,9 @@ mod tests {
     }
 
     #[test]
-    fn ste_gradient_is_zero_outside_the_clamp() {
+    fn ste_gradient_passes_straight_through_the_clamp() {
         let d = dev();
+        // n = 2, s = 1: w_c = (2·2 + 1·2)/3 = 2, clamped to 1 → k = round(1·3) = 3, w = 1·3/3 = 1.
         let q = QWeight {
             w: None,
             wp: Some(param2(vec![2.0, 2.0], 1, 2, &d)),
@@ -442,9 +465,32 @@ mod tests {
         let w = q.weight();
         assert!((to_vec(w.clone())[0] - 1.0).abs() < 1e-6);
         let g = w.sum().backward();
-        assert_eq!(to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap()), vec![0.0, 0.0]);
-        // dL/ds = k/(2^n−1) = 1, and the stored parameter is s/SCALE_PARAM.
+        // Official bit_STE: ∂w/∂w_c = s = 1 even though w_c = 2 is clamped, so
+        // ∂L/∂Wp_i = s·2^(n−1−i)/(2^n−1) = [2/3, 1/3] and ∂L/∂Wn_i = −[2/3, 1/3].
+        let gp = to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap());
+        let gn = to_vec(q.wn.as_ref().unwrap().val().grad(&g).unwrap());
+        let want = [2.0 / 3.0, 1.0 / 3.0];
+        for i in 0..2 {
+            assert!((gp[i] - want[i]).abs() < 1e-6, "gp {gp:?}");
+            assert!((gn[i] + want[i]).abs() < 1e-6, "gn {gn:?}");
+        }
+        // dL/ds = k/(2^n−1) = 1 (the clamped, rounded value), and the stored parameter is s/SCALE_PARAM.
         assert!((to_vec(q.s.val().grad(&g).unwrap())[0] - SCALE_PARAM).abs() < 1e-6);
+        // Below the clamp too: Wn = [2, 1] → w_c = −5/3 → k = −3, w = −1; the same gradients.
+        let q = QWeight {
+            w: None,
+            wp: Some(param2(vec![0.0, 0.0], 1, 2, &d)),
+            wn: Some(param2(vec![2.0, 1.0], 1, 2, &d)),
+            s: param1(vec![0.5 / SCALE_PARAM], &d),
+            mode: WMode::Bsq(2),
+            numel: 1,
+        };
+        let w = q.weight();
+        assert!((to_vec(w.clone())[0] + 0.5).abs() < 1e-6);
+        let g = w.sum().backward();
+        let gp = to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap());
+        // s = 0.5: [0.5·2/3, 0.5·1/3].
+        assert!((gp[0] - 1.0 / 3.0).abs() < 1e-6 && (gp[1] - 1.0 / 6.0).abs() < 1e-6, "gp {gp:?}");
     }
 
     #[test]
@@ -547,15 +593,38 @@ mod tests {
     }
 
     #[test]
-    fn all_zero_planes_give_a_0_bit_layer() {
+    fn all_zero_layer_keeps_one_trainable_zero_plane_during_bsq_and_is_dropped_at_finetune() {
+        // n = 2, s = 1: sums 2·0.2 + 0.1 − 2·0.1 = 0.3 → 0 and −2·0.2 + 0.3 = −0.1 → 0: all zero.
         let iw = requantize(&[0.2, 0.1, 0.0, 0.3], &[0.1, 0.0, 0.2, 0.0], 2, 1.0);
-        assert_eq!(iw.bits, 0);
+        // One 1-bit plane, all zero, whose scale is the old LSB step s/(2^2−1) = 1/3.
+        assert_eq!(iw.bits, 1);
         assert_eq!(iw.k, vec![0, 0]);
+        assert!((iw.scale - 1.0 / 3.0).abs() < 1e-7, "{}", iw.scale);
         let d = dev();
         let q = QWeight::from_int(&iw, true, &d);
-        assert_eq!(q.mode, WMode::Zero);
+        assert_eq!(q.mode, WMode::Bsq(1));
         assert_eq!(to_vec(q.weight()), vec![0.0, 0.0]);
-        assert!(q.group_lasso().is_none());
+        // It is still regularized: one group, sqrt(ε + 0) = 1e-4.
+        assert!((to_vec(q.group_lasso().unwrap())[0] - 1e-4).abs() < 1e-7);
+        // And trainable: L = 1·w0 + 2·w1, ∂w/∂Wp = s·2^0/(2^1−1) = 1/3 → ∂L/∂Wp = [1/3, 2/3].
+        let w = q.weight();
+        let g = (w * Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &d)).sum().backward();
+        let gp = to_vec(q.wp.as_ref().unwrap().val().grad(&g).unwrap());
+        let gn = to_vec(q.wn.as_ref().unwrap().val().grad(&g).unwrap());
+        assert!((gp[0] - 1.0 / 3.0).abs() < 1e-6 && (gp[1] - 2.0 / 3.0).abs() < 1e-6, "gp {gp:?}");
+        assert!((gn[0] + 1.0 / 3.0).abs() < 1e-6 && (gn[1] + 2.0 / 3.0).abs() < 1e-6, "gn {gn:?}");
+        // Regrowth: a plane that grew to 0.6 rounds to 1 → weight s·1 = 1/3, and re-quantization keeps it.
+        let grown = requantize(&[0.6, 0.0], &[0.0, 0.0], 1, 1.0 / 3.0);
+        assert_eq!((grown.bits, grown.k.clone()), (1, vec![1, 0]));
+        check_same_values(&[1.0 / 3.0, 0.0], &grown);
+        // Finetuning drops the all-zero plane: a 0-bit layer.
+        let f = q.requantized().to_fixed();
+        assert_eq!(f.mode, WMode::Zero);
+        assert_eq!(to_vec(f.weight()), vec![0.0, 0.0]);
+        assert!(f.group_lasso().is_none());
+        // A layer that regrew stays 1-bit at finetune.
+        let f = QWeight::from_int(&grown, true, &d).to_fixed();
+        assert_eq!(f.mode, WMode::Fixed(1));
     }
 
     #[test]
