@@ -71,7 +71,48 @@ pub enum OptimKind {
     Adam,
 }
 
+/// Learning-rate schedule of the BSQ and finetuning phases (float pretraining always decays by a cosine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// The official step schedule: the rate is multiplied by [`TrainConfig::lr_gamma`] at each milestone
+    /// epoch ([`TrainConfig::lr_steps_bsq`], [`TrainConfig::lr_steps_finetune`]).
+    Step,
+    /// The schedule of earlier bsq-train versions: a constant BSQ rate and a cosine decay over
+    /// finetuning (to 5% of the base rate).
+    Cosine,
+}
+
+impl std::fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LrSchedule::Step => "step",
+            LrSchedule::Cosine => "cosine",
+        })
+    }
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "step" => Ok(LrSchedule::Step),
+            "cosine" => Ok(LrSchedule::Cosine),
+            _ => Err(format!("unknown learning-rate schedule {s:?} (expected step or cosine)")),
+        }
+    }
+}
+
+/// The official BSQ phase: 350 epochs, learning rate ×0.1 at epoch 250 (`cifar_prune_STE.py
+/// --epochs 350 --schedule 250 --gamma 0.1`).
+pub const OFFICIAL_BSQ_SCHEDULE: (usize, &[usize]) = (350, &[250]);
+/// The official finetuning: 300 epochs, learning rate ×0.1 at epochs 150 and 250.
+pub const OFFICIAL_FINETUNE_SCHEDULE: (usize, &[usize]) = (300, &[150, 250]);
+
 /// Everything a training run needs.
+///
+/// Fields added after the first checkpoint format default, when an older `state.json` lacks them, to
+/// what that run was trained with (cosine schedule, no validation split), so that it resumes unchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// Architecture.
@@ -108,6 +149,25 @@ pub struct TrainConfig {
     pub lr_bsq: f64,
     /// Learning rate of finetuning.
     pub lr_finetune: f64,
+    /// Schedule of the BSQ and finetuning learning rates.
+    #[serde(default = "legacy_schedule")]
+    pub lr_schedule: LrSchedule,
+    /// Step schedule: the BSQ epochs (0-based, counted in the phase) from which the rate is multiplied by
+    /// another `lr_gamma`. `None`: the official 250 of 350 scaled to `epochs_bsq` ([`scale_milestones`]).
+    #[serde(default)]
+    pub lr_steps_bsq: Option<Vec<usize>>,
+    /// Step schedule: the finetuning epochs of the steps. `None`: the official 150 and 250 of 300 scaled to
+    /// `epochs_finetune`.
+    #[serde(default)]
+    pub lr_steps_finetune: Option<Vec<usize>>,
+    /// Step schedule: the factor of each step (official 0.1).
+    #[serde(default = "default_gamma")]
+    pub lr_gamma: f64,
+    /// Fraction of the training images held back as a validation split ([`split_validation`], seeded by
+    /// `seed`): the best finetuning epoch is selected on it, never on the test split. 0: no split, the
+    /// last epoch is exported.
+    #[serde(default)]
+    pub val_fraction: f64,
     /// Seed.
     pub seed: u64,
     /// Output directory.
@@ -128,6 +188,14 @@ pub struct TrainConfig {
 
 fn default_device() -> String {
     "auto".into()
+}
+
+fn legacy_schedule() -> LrSchedule {
+    LrSchedule::Cosine
+}
+
+fn default_gamma() -> f64 {
+    0.1
 }
 
 /// Backends compiled into this build (`flex` always; `cuda`, `wgpu` by cargo feature).
@@ -191,6 +259,11 @@ impl Default for TrainConfig {
             lr: 1e-3,
             lr_bsq: 3e-3,
             lr_finetune: 1e-3,
+            lr_schedule: LrSchedule::Step,
+            lr_steps_bsq: None,
+            lr_steps_finetune: None,
+            lr_gamma: default_gamma(),
+            val_fraction: 0.1,
             seed: 1,
             out: "bsq-out".into(),
             resume: false,
@@ -247,8 +320,78 @@ pub struct CkptState {
     pub float_acc: Option<f64>,
     /// Signed quantization scales.
     pub signed_scales: Vec<f32>,
+    /// The best finetuning epoch so far on the validation split (its model file is kept in `ckpt/`).
+    #[serde(default)]
+    pub best: Option<BestEpoch>,
     /// The configuration of the run.
     pub config: TrainConfig,
+}
+
+/// The finetuning epoch selected on the validation split ([`improves`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    /// Finetuning epoch (1-based).
+    pub epoch: usize,
+    /// Its validation accuracy (percent, fake-quant), the selection criterion.
+    pub val_acc: f64,
+    /// Its model file in `ckpt/`.
+    pub model_file: String,
+}
+
+/// Whether an epoch with validation accuracy `val_acc` replaces the best so far: strictly better (the
+/// earlier epoch wins a tie, like the official `acc > best_acc`). Only validation accuracy enters the
+/// selection; the official code selects on the test set, which makes its reported accuracy optimistic.
+pub fn improves(best: Option<&BestEpoch>, val_acc: f64) -> bool {
+    best.is_none_or(|b| val_acc > b.val_acc)
+}
+
+/// The epoch (1-based) that [`improves`] selects from per-epoch validation accuracies.
+pub fn select_epoch(val_accs: &[f64]) -> Option<usize> {
+    let mut best: Option<BestEpoch> = None;
+    for (i, &v) in val_accs.iter().enumerate() {
+        if improves(best.as_ref(), v) {
+            best = Some(BestEpoch { epoch: i + 1, val_acc: v, model_file: String::new() });
+        }
+    }
+    best.map(|b| b.epoch)
+}
+
+/// Splits a validation set off the training images: `round(fraction·len)` images chosen by a shuffle
+/// seeded with `seed` (the rest keep their order). Returns the remaining training images and the
+/// validation images (`None` for `fraction = 0` or a split that would hold no image). The test split is
+/// not an argument: it can take no part in the selection.
+pub fn split_validation(train: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<Dataset>), TrainError> {
+    if !(fraction.is_finite() && (0.0..1.0).contains(&fraction)) {
+        return Err(TrainError::Config(format!("--val-fraction {fraction} not in [0, 1)")));
+    }
+    let n_val = (train.len() as f64 * fraction).round() as usize;
+    if n_val == 0 {
+        return Ok((train.clone(), None));
+    }
+    if n_val >= train.len() {
+        return Err(TrainError::Config(format!(
+            "--val-fraction {fraction} leaves no training image of {}",
+            train.len()
+        )));
+    }
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    Rng::new(seed ^ 0x7661_6c69_6461_7465).shuffle(&mut order);
+    let mut is_val = vec![false; train.len()];
+    for &i in &order[..n_val] {
+        is_val[i] = true;
+    }
+    let subset = |keep: bool| {
+        let n = train.image_len();
+        let idx: Vec<usize> = (0..train.len()).filter(|&i| is_val[i] == keep).collect();
+        Dataset {
+            shape: train.shape,
+            images: idx.iter().flat_map(|&i| train.images[i * n..(i + 1) * n].iter().copied()).collect(),
+            labels: idx.iter().map(|&i| train.labels[i]).collect(),
+            num_classes: train.num_classes,
+            class_names: train.class_names.clone(),
+        }
+    };
+    Ok((subset(false), Some(subset(true))))
 }
 
 impl CkptState {
@@ -270,7 +413,7 @@ impl CkptState {
     }
 }
 
-/// Accuracies in percent on the held-out split.
+/// Accuracies in percent on the held-out (test) split, and on the validation split.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Accuracies {
     /// Float model (after pretraining).
@@ -279,6 +422,10 @@ pub struct Accuracies {
     pub fake_quant: f64,
     /// Exported integer model on the host executor.
     pub integer: Option<f64>,
+    /// Fake-quant accuracy of the final model on the validation split carved from the training images
+    /// (the split the finetuning epoch was selected on), if there is one.
+    #[serde(default)]
+    pub validation: Option<f64>,
 }
 
 /// One row of the scheme.
@@ -317,6 +464,9 @@ pub struct Summary {
     pub params: usize,
     /// Per-layer bits.
     pub layers: Vec<LayerBits>,
+    /// The finetuning epoch exported (selected on the validation split), if one was selected.
+    #[serde(default)]
+    pub finetune_epoch: Option<usize>,
     /// Wall time of this invocation in seconds.
     pub wall_s: f64,
     /// The artifact path.
@@ -336,8 +486,11 @@ pub struct EpochMetrics {
     pub reg: f64,
     /// Training accuracy (percent, on the fly).
     pub train_acc: f64,
-    /// Test accuracy (float in the float phase, fake-quant after).
+    /// Test accuracy (float in the float phase, fake-quant after); monitored, never used for selection.
     pub test_acc: f64,
+    /// Validation accuracy (fake-quant; finetuning epochs, when there is a validation split).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_acc: Option<f64>,
     /// Average magnitude bits of the counted layers.
     pub avg_bits: f64,
     /// Learning rate.
@@ -490,6 +643,15 @@ fn save_model<M: QModel>(model: &M, path: &Path) -> Result<(), TrainError> {
     commit_file(&tmp, path)
 }
 
+fn ckpt_tag(phase: Phase, epoch: usize) -> String {
+    format!("{phase:?}-{epoch}").to_lowercase()
+}
+
+/// The model file of the checkpoint after `epoch` epochs of `phase` (`model-bsq-3.bpk`).
+fn ckpt_model_file(phase: Phase, epoch: usize) -> String {
+    format!("model-{}.bpk", ckpt_tag(phase, epoch))
+}
+
 /// Writes a checkpoint of the state after `state.epoch` epochs of `state.phase` (see the module docs for
 /// the order that makes it safe to kill the process at any point).
 fn save_checkpoint<M: QModel>(
@@ -498,10 +660,9 @@ fn save_checkpoint<M: QModel>(
     model: &M,
     optim: &ModuleOptimizer,
 ) -> Result<(), TrainError> {
-    let tag = format!("{:?}-{}", state.phase, state.epoch).to_lowercase();
-    let model_file = format!("model-{tag}.bpk");
+    let model_file = ckpt_model_file(state.phase, state.epoch);
     save_model(model, &ckdir.join(&model_file))?;
-    let optim_file = format!("optim-{tag}.bpk");
+    let optim_file = format!("optim-{}.bpk", ckpt_tag(state.phase, state.epoch));
     let (tmp, path) = (ckdir.join(format!("{optim_file}.tmp")), ckdir.join(&optim_file));
     optim.save(&tmp).map_err(|e| TrainError::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
     commit_file(&tmp, &path)?;
@@ -509,12 +670,18 @@ fn save_checkpoint<M: QModel>(
     state.optim_file = Some(optim_file);
     let state_path = ckdir.join("state.json");
     write_atomic(&state_path, serde_json::to_string_pretty(state).unwrap_or_default().as_bytes())?;
-    // Committed: the previous epoch's files (and temporaries of a killed run) are no longer referenced.
+    // Committed: the previous epoch's files (and temporaries of a killed run) are no longer referenced;
+    // the best finetuning epoch's model is.
+    let best = state.best.as_ref().map(|b| b.model_file.as_str());
     if let Ok(entries) = std::fs::read_dir(ckdir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let ours = (name.starts_with("model-") || name.starts_with("optim-")) && name.contains(".bpk");
-            if ours && name != state.model_file && Some(&name) != state.optim_file.as_ref() {
+            if ours
+                && name != state.model_file
+                && Some(&name) != state.optim_file.as_ref()
+                && Some(name.as_str()) != best
+            {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -561,20 +728,31 @@ pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
         splits.test = splits.test.take(cfg.test_limit);
         splits.description += &format!(", first {} test", splits.test.len());
     }
+    let (train, val) = split_validation(&splits.train, cfg.val_fraction, cfg.seed)?;
+    if let Some(v) = &val {
+        splits.train = train;
+        splits.description += &format!(", {} of the train images held out for validation (seed {})", v.len(), cfg.seed);
+    }
     let shape = splits.train.shape;
     let classes = splits.train.num_classes;
     if cfg.act_bits == 0 || cfg.act_bits > 8 {
         return Err(TrainError::Config(format!("--act-bits {} not in 1..=8", cfg.act_bits)));
     }
+    if !(cfg.lr_gamma.is_finite() && cfg.lr_gamma > 0.0) {
+        return Err(TrainError::Config(format!("--lr-gamma {} must be a positive number", cfg.lr_gamma)));
+    }
+    let val = val.as_ref();
     match cfg.model {
-        Arch::Mlp => run(cfg, &splits, Mlp::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device),
+        Arch::Mlp => run(cfg, &splits, val, Mlp::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device),
         Arch::Lenet => {
             if shape[0] < 16 || shape[1] < 16 {
                 return Err(TrainError::Config(format!("lenet needs images of at least 16x16, got {shape:?}")));
             }
-            run(cfg, &splits, LeNet::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device)
+            run(cfg, &splits, val, LeNet::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device)
         }
-        Arch::Resnet20 => run(cfg, &splits, ResNet20::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device),
+        Arch::Resnet20 => {
+            run(cfg, &splits, val, ResNet20::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device)
+        }
     }
 }
 
@@ -607,20 +785,56 @@ impl Progress {
     }
 }
 
-fn lr_at(base: f64, phase: Phase, epoch: usize, total: usize) -> f64 {
-    match phase {
-        // Cosine decay over the phase for float and finetune; constant for BSQ (the official recipe keeps
-        // the BSQ learning rate high so that bits can move).
-        Phase::Float | Phase::Finetune if total > 1 => {
+/// Scales official milestones (`official` of `official_total` epochs) to a phase of `total` epochs:
+/// `round(m·total/official_total)` (halves up), at least 1 (a step at epoch 0 would only lower the base
+/// rate), without duplicates. `total = official_total` gives the official milestones.
+pub fn scale_milestones(official: &[usize], official_total: usize, total: usize) -> Vec<usize> {
+    let mut v: Vec<usize> =
+        official.iter().map(|&m| ((m * total + official_total / 2) / official_total.max(1)).max(1)).collect();
+    v.dedup();
+    v
+}
+
+/// Step schedule: `base·gamma^k` at 0-based `epoch`, `k` the number of milestones `≤ epoch` (the
+/// official `adjust_learning_rate`, applied at the start of each epoch).
+pub fn step_lr(base: f64, gamma: f64, milestones: &[usize], epoch: usize) -> f64 {
+    milestones.iter().filter(|&&m| m <= epoch).fold(base, |lr, _| lr * gamma)
+}
+
+/// The step milestones of a phase under `cfg` (given, else the official ones scaled to the phase).
+pub fn milestones(cfg: &TrainConfig, phase: Phase) -> Vec<usize> {
+    let (given, (official_total, official), total) = match phase {
+        Phase::Bsq => (&cfg.lr_steps_bsq, OFFICIAL_BSQ_SCHEDULE, cfg.epochs_bsq),
+        Phase::Finetune => (&cfg.lr_steps_finetune, OFFICIAL_FINETUNE_SCHEDULE, cfg.epochs_finetune),
+        Phase::Float | Phase::Done => return Vec::new(),
+    };
+    given.clone().unwrap_or_else(|| scale_milestones(official, official_total, total))
+}
+
+/// The learning rate of 0-based `epoch` of `phase`: float pretraining decays by a cosine to 5%; BSQ and
+/// finetuning follow [`TrainConfig::lr_schedule`].
+pub fn lr_at(cfg: &TrainConfig, phase: Phase, epoch: usize) -> f64 {
+    let cosine = |base: f64, total: usize| {
+        if total > 1 {
             base * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / total as f64).cos()))
+        } else {
+            base
         }
-        _ => base,
+    };
+    match (phase, cfg.lr_schedule) {
+        (Phase::Float, _) => cosine(cfg.lr, cfg.epochs_float),
+        (Phase::Bsq, LrSchedule::Cosine) => cfg.lr_bsq,
+        (Phase::Finetune, LrSchedule::Cosine) => cosine(cfg.lr_finetune, cfg.epochs_finetune),
+        (Phase::Bsq, LrSchedule::Step) => step_lr(cfg.lr_bsq, cfg.lr_gamma, &milestones(cfg, phase), epoch),
+        (Phase::Finetune, LrSchedule::Step) => step_lr(cfg.lr_finetune, cfg.lr_gamma, &milestones(cfg, phase), epoch),
+        (Phase::Done, _) => 0.0,
     }
 }
 
 fn run<M: QModel>(
     cfg: &TrainConfig,
     splits: &data::Splits,
+    val: Option<&Dataset>,
     mut model: M,
     device: &Device,
 ) -> Result<Summary, TrainError> {
@@ -643,6 +857,7 @@ fn run<M: QModel>(
         scheme: modes_of(&mut model),
         float_acc: None,
         signed_scales: Vec::new(),
+        best: None,
         config: cfg.clone(),
     };
     let mut optim = make_optim(cfg.optim);
@@ -678,10 +893,10 @@ fn run<M: QModel>(
     let ce = CrossEntropyLossConfig::new().init(device);
 
     while state.phase != Phase::Done {
-        let (total, base_lr) = match state.phase {
-            Phase::Float => (cfg.epochs_float, cfg.lr),
-            Phase::Bsq => (cfg.epochs_bsq, cfg.lr_bsq),
-            Phase::Finetune => (cfg.epochs_finetune, cfg.lr_finetune),
+        let total = match state.phase {
+            Phase::Float => cfg.epochs_float,
+            Phase::Bsq => cfg.epochs_bsq,
+            Phase::Finetune => cfg.epochs_finetune,
             Phase::Done => unreachable!(),
         };
         if state.epoch == 0 {
@@ -698,7 +913,7 @@ fn run<M: QModel>(
         let te = Instant::now();
         let quant = state.phase != Phase::Float;
         let bsq = state.phase == Phase::Bsq;
-        let lr = lr_at(base_lr, state.phase, state.epoch, total);
+        let lr = lr_at(cfg, state.phase, state.epoch);
         let mut order: Vec<usize> = (0..splits.train.len()).collect();
         rng.shuffle(&mut order);
         let nb = order.len().div_ceil(cfg.batch_size);
@@ -735,6 +950,15 @@ fn run<M: QModel>(
         }
         let scales = if quant { calibrate(&model, &splits.train, true, 1024, device).0 } else { Vec::new() };
         let test_acc = evaluate(&model, &splits.test, quant, &scales, device);
+        // Checkpoint selection during finetuning: on the validation split only.
+        let val_acc =
+            val.filter(|_| state.phase == Phase::Finetune).map(|v| evaluate(&model, v, true, &scales, device));
+        if let Some(v) = val_acc
+            && improves(state.best.as_ref(), v)
+        {
+            let model_file = ckpt_model_file(state.phase, state.epoch);
+            state.best = Some(BestEpoch { epoch: state.epoch, val_acc: v, model_file });
+        }
         state.signed_scales = scales;
         let (p, b) = bit_totals(&scheme_of(&mut model));
         let m = EpochMetrics {
@@ -744,6 +968,7 @@ fn run<M: QModel>(
             reg: sum_reg / nb as f64,
             train_acc: 100.0 * right as f64 / seen.max(1) as f64,
             test_acc,
+            val_acc,
             avg_bits: b as f64 / p.max(1) as f64,
             lr,
             seconds: te.elapsed().as_secs_f64(),
@@ -751,13 +976,15 @@ fn run<M: QModel>(
         log(
             cfg,
             &format!(
-                "{:?} epoch {}/{}: loss {:.4} reg {:.3} train {:.2}% test {:.2}% avg bits {:.3} ({:.1}s, total {:.0}s)",
+                "{:?} epoch {}/{}: lr {:.3e} loss {:.4} reg {:.3} train {:.2}%{} test {:.2}% avg bits {:.3} ({:.1}s, total {:.0}s)",
                 m.phase,
                 m.epoch,
                 total,
+                m.lr,
                 m.loss,
                 m.reg,
                 m.train_acc,
+                m.val_acc.map(|v| format!(" val {v:.2}%")).unwrap_or_default(),
                 m.test_acc,
                 m.avg_bits,
                 m.seconds,
@@ -774,15 +1001,36 @@ fn run<M: QModel>(
         save_checkpoint(&ckdir, &mut state, &model, &optim)?;
     }
 
+    // The finetuning epoch selected on the validation split (the last one without a split).
+    if let Some(b) = &state.best {
+        model = load_model(model, &ckdir.join(&b.model_file))?;
+        log(
+            cfg,
+            &format!("selected finetune epoch {}/{} on validation ({:.2}%)", b.epoch, cfg.epochs_finetune, b.val_acc),
+        );
+    }
     // Final calibration, evaluation and export.
     let (scales, _) = calibrate(&model, &splits.train, true, 2048, device);
     let fq = evaluate(&model, &splits.test, true, &scales, device);
+    let val_acc = val.map(|v| evaluate(&model, v, true, &scales, device));
     let info = crate::export::ExportInfo {
         name: format!("{}-{}", cfg.model, cfg.dataset),
         alpha: cfg.alpha,
         notes: format!(
-            "seed {}, act bits {}, epochs float/bsq/finetune {}/{}/{}, requant every {}, optim {:?}",
-            cfg.seed, cfg.act_bits, cfg.epochs_float, cfg.epochs_bsq, cfg.epochs_finetune, cfg.requant_every, cfg.optim
+            "seed {}, act bits {}, epochs float/bsq/finetune {}/{}/{}, requant every {}, optim {:?}, lr schedule {}{}",
+            cfg.seed,
+            cfg.act_bits,
+            cfg.epochs_float,
+            cfg.epochs_bsq,
+            cfg.epochs_finetune,
+            cfg.requant_every,
+            cfg.optim,
+            cfg.lr_schedule,
+            state
+                .best
+                .as_ref()
+                .map(|b| format!(", finetune epoch {} selected on validation ({:.2}%)", b.epoch, b.val_acc))
+                .unwrap_or_default()
         ),
         float_acc: state.float_acc,
         fake_quant_acc: fq,
@@ -810,12 +1058,13 @@ fn run<M: QModel>(
         model: cfg.model.to_string(),
         dataset: splits.description.clone(),
         alpha: cfg.alpha,
-        accuracy: Accuracies { float: state.float_acc, fake_quant: fq, integer },
+        accuracy: Accuracies { float: state.float_acc, fake_quant: fq, integer, validation: val_acc },
         avg_bits: b as f64 / p.max(1) as f64,
         avg_stored_bits: stored as f64 / p.max(1) as f64,
         compression: 32.0 * p as f64 / b.max(1) as f64,
         params: p,
         layers,
+        finetune_epoch: state.best.as_ref().map(|b| b.epoch),
         wall_s: t0.elapsed().as_secs_f64(),
         artifact: art_path,
     };
@@ -932,7 +1181,10 @@ fn enter_phase<M: QModel>(
             state.signed_scales = calibrate(&model, train, true, 1024, device).0;
             Ok(model)
         }
-        Phase::Finetune => Ok(map_q(model, &mut |_, q, _| q.to_fixed())),
+        Phase::Finetune => {
+            state.best = None;
+            Ok(map_q(model, &mut |_, q, _| q.to_fixed()))
+        }
     }
 }
 
@@ -971,4 +1223,187 @@ pub fn scheme_table(s: &Summary) -> String {
 pub fn integer_accuracy(artifact: &bsq_codegen::Artifact, test: &Dataset) -> Option<f64> {
     let mut ex = bsq_codegen::Executor::new(artifact).ok()?;
     ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize))).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn official_milestones_scale_to_short_phases() {
+        let (bt, bm) = OFFICIAL_BSQ_SCHEDULE;
+        let (ft, fm) = OFFICIAL_FINETUNE_SCHEDULE;
+        // The official phases themselves.
+        assert_eq!(scale_milestones(bm, bt, 350), [250]);
+        assert_eq!(scale_milestones(fm, ft, 300), [150, 250]);
+        // 5 epochs: 250·5/350 = 3.57 → 4; 150·5/300 = 2.5 → 3, 250·5/300 = 4.17 → 4.
+        assert_eq!(scale_milestones(bm, bt, 5), [4]);
+        assert_eq!(scale_milestones(fm, ft, 5), [3, 4]);
+        // 10 epochs: 7.14 → 7; 5 and 8.33 → 8.
+        assert_eq!(scale_milestones(bm, bt, 10), [7]);
+        assert_eq!(scale_milestones(fm, ft, 10), [5, 8]);
+        // 2 epochs: 1.43 → 1; 1 and 1.67 → 2. 1 epoch: 0.71 → 1; 0.5 → 1 and 0.83 → 1 (one step, no effect).
+        assert_eq!(scale_milestones(bm, bt, 2), [1]);
+        assert_eq!(scale_milestones(fm, ft, 2), [1, 2]);
+        assert_eq!(scale_milestones(bm, bt, 1), [1]);
+        assert_eq!(scale_milestones(fm, ft, 1), [1]);
+    }
+
+    #[test]
+    fn step_schedule_by_hand() {
+        // Official BSQ: lr 0.1, ×0.1 from epoch 250 (0-based) of 350.
+        for (e, want) in [(0, 0.1), (249, 0.1), (250, 0.01), (349, 0.01)] {
+            assert!(close(step_lr(0.1, 0.1, &[250], e), want), "epoch {e}");
+        }
+        // Official finetune: lr 0.01, ×0.1 at 150 and 250 of 300.
+        for (e, want) in [(0, 0.01), (149, 0.01), (150, 0.001), (249, 0.001), (250, 1e-4), (299, 1e-4)] {
+            assert!(close(step_lr(0.01, 0.1, &[150, 250], e), want), "epoch {e}");
+        }
+        // The whole official recipe through lr_at.
+        let official = TrainConfig {
+            epochs_bsq: 350,
+            epochs_finetune: 300,
+            lr_bsq: 0.1,
+            lr_finetune: 0.01,
+            ..TrainConfig::default()
+        };
+        assert!(close(lr_at(&official, Phase::Bsq, 249), 0.1) && close(lr_at(&official, Phase::Bsq, 250), 0.01));
+        assert!(close(lr_at(&official, Phase::Finetune, 150), 0.001));
+        assert!(close(lr_at(&official, Phase::Finetune, 250), 1e-4));
+        // The default recipe (5 + 5 epochs, Adam 3e-3 / 1e-3): BSQ 3e-3 ×4 then 3e-4; finetune 1e-3 ×3, 1e-4, 1e-5.
+        let d = TrainConfig::default();
+        assert_eq!(d.lr_schedule, LrSchedule::Step);
+        let bsq: Vec<f64> = (0..5).map(|e| lr_at(&d, Phase::Bsq, e)).collect();
+        let ft: Vec<f64> = (0..5).map(|e| lr_at(&d, Phase::Finetune, e)).collect();
+        for (got, want) in bsq.iter().zip([3e-3, 3e-3, 3e-3, 3e-3, 3e-4]) {
+            assert!(close(*got, want), "bsq {bsq:?}");
+        }
+        for (got, want) in ft.iter().zip([1e-3, 1e-3, 1e-3, 1e-4, 1e-5]) {
+            assert!(close(*got, want), "finetune {ft:?}");
+        }
+        // Milestones and factor given explicitly.
+        let c = TrainConfig { lr_steps_bsq: Some(vec![2, 3]), lr_gamma: 0.5, ..TrainConfig::default() };
+        let bsq: Vec<f64> = (0..5).map(|e| lr_at(&c, Phase::Bsq, e)).collect();
+        for (got, want) in bsq.iter().zip([3e-3, 3e-3, 1.5e-3, 7.5e-4, 7.5e-4]) {
+            assert!(close(*got, want), "bsq {bsq:?}");
+        }
+        // No steps at all.
+        let c = TrainConfig { lr_steps_finetune: Some(Vec::new()), ..TrainConfig::default() };
+        assert!((0..5).all(|e| close(lr_at(&c, Phase::Finetune, e), 1e-3)));
+        // The earlier schedule: constant BSQ rate, cosine finetuning (to 5%: at epoch 1 of 2, 0.05 + 0.95·0.5).
+        let c = TrainConfig { lr_schedule: LrSchedule::Cosine, epochs_finetune: 2, ..TrainConfig::default() };
+        assert!((0..5).all(|e| close(lr_at(&c, Phase::Bsq, e), 3e-3)));
+        assert!(close(lr_at(&c, Phase::Finetune, 0), 1e-3) && close(lr_at(&c, Phase::Finetune, 1), 0.525e-3));
+    }
+
+    #[test]
+    fn old_checkpoint_configs_keep_their_schedule_and_have_no_validation_split() {
+        let mut v = serde_json::to_value(TrainConfig::default()).unwrap();
+        for k in ["lr_schedule", "lr_steps_bsq", "lr_steps_finetune", "lr_gamma", "val_fraction"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        let c: TrainConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(c.lr_schedule, LrSchedule::Cosine);
+        assert_eq!((c.lr_steps_bsq, c.lr_steps_finetune, c.lr_gamma, c.val_fraction), (None, None, 0.1, 0.0));
+    }
+
+    /// 50 images of one byte each, the byte being the image's index.
+    fn numbered(n: usize) -> Dataset {
+        Dataset {
+            shape: [1, 1, 1],
+            images: (0..n as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            num_classes: 10,
+            class_names: (0..10).map(|i| i.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn validation_split_is_carved_from_train_disjoint_and_deterministic() {
+        let ds = numbered(50);
+        let (train, val) = split_validation(&ds, 0.2, 7).unwrap();
+        let val = val.unwrap();
+        assert_eq!((train.len(), val.len()), (40, 10));
+        // Every image lands in exactly one part, with its own label; both keep the original order.
+        let mut all: Vec<u8> = train.images.iter().chain(&val.images).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..50).collect::<Vec<u8>>());
+        for part in [&train, &val] {
+            assert!(part.images.windows(2).all(|w| w[0] < w[1]));
+            assert!(part.images.iter().zip(&part.labels).all(|(&i, &l)| l == i % 10));
+        }
+        // Deterministic per seed; another seed holds out other images.
+        let (train2, val2) = split_validation(&ds, 0.2, 7).unwrap();
+        assert_eq!((train2, val2.as_ref()), (train.clone(), Some(&val)));
+        let (_, val3) = split_validation(&ds, 0.2, 8).unwrap();
+        assert_ne!(val3.unwrap().images, val.images);
+        // No split.
+        let (t, v) = split_validation(&ds, 0.0, 7).unwrap();
+        assert!(v.is_none() && t == ds);
+        let (t, v) = split_validation(&ds, 0.005, 7).unwrap();
+        assert!(v.is_none() && t == ds, "0.25 images round to none");
+        for bad in [1.0, -0.1, f64::NAN, 0.995] {
+            assert!(split_validation(&ds, bad, 7).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn selection_follows_validation_accuracy_and_keeps_the_earlier_epoch_on_a_tie() {
+        assert_eq!(select_epoch(&[]), None);
+        assert_eq!(select_epoch(&[50.0, 70.0, 60.0, 70.0]), Some(2));
+        assert_eq!(select_epoch(&[80.0, 79.0]), Some(1));
+        assert!(improves(None, 0.0));
+        let b = BestEpoch { epoch: 1, val_acc: 70.0, model_file: String::new() };
+        assert!(!improves(Some(&b), 70.0) && improves(Some(&b), 70.5));
+    }
+
+    /// A tiny run (MLP, built-in data) with a validation split, twice with different test sets: the test
+    /// set changes no trained weight and not the selected epoch, which is the validation argmax.
+    #[test]
+    fn test_split_takes_no_part_in_training_or_selection() {
+        let base = std::env::temp_dir().join(format!("bsq-train-val-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let cfg = |name: &str, test_limit: usize| TrainConfig {
+            model: Arch::Mlp,
+            builtin_size: 600,
+            test_limit,
+            epochs_float: 1,
+            epochs_bsq: 1,
+            epochs_finetune: 3,
+            lr_finetune: 3e-3,
+            val_fraction: 0.2,
+            out: base.join(name),
+            verbose: false,
+            ..TrainConfig::default()
+        };
+        let a = train(&cfg("a", 0)).expect("run a");
+        let b = train(&cfg("b", 40)).expect("run b");
+        let layers = |s: &Summary| {
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&s.artifact).unwrap()).unwrap();
+            v["layers"].clone()
+        };
+        assert_eq!(layers(&a), layers(&b), "the test set changed the exported model");
+        assert_eq!(a.finetune_epoch, b.finetune_epoch);
+        assert_eq!(a.accuracy.validation, b.accuracy.validation);
+        // The selected epoch is the validation argmax of the finetuning epochs in metrics.jsonl.
+        let metrics = std::fs::read_to_string(base.join("a").join("metrics.jsonl")).unwrap();
+        let val: Vec<f64> = metrics
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|m| m["phase"] == "finetune")
+            .map(|m| m["val_acc"].as_f64().expect("val_acc"))
+            .collect();
+        assert_eq!(val.len(), 3);
+        assert_eq!(a.finetune_epoch, select_epoch(&val));
+        assert!(a.dataset.contains("120 of the train images held out for validation"), "{}", a.dataset);
+        let state = read_state(&base.join("a").join("ckpt").join("state.json")).unwrap();
+        let best = state.best.expect("best epoch");
+        assert_eq!(Some(best.epoch), a.finetune_epoch);
+        assert!(base.join("a").join("ckpt").join(&best.model_file).is_file());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -78,8 +78,14 @@ Examples:
   bsq train --out runs/resnet20 --resume
   bsq train --out runs/resnet20 --resume --epochs-finetune 20
 
+  # The official CIFAR-10 schedule (SGD 0.1, x0.1 at BSQ epoch 250 of 350, re-quantization every 100;
+  # finetune 0.01, x0.1 at 150 and 250 of 300): the step milestones scale with the epochs by default.
+  bsq train --model resnet20 --dataset cifar10 --data-dir /data --pretrained FLOAT.bpk --optim sgd \
+      --batch-size 128 --lr-bsq 0.1 --epochs-bsq 350 --requant-every 100 --lr-finetune 0.01 --epochs-finetune 300
+
 Writes into --out: ckpt/ (model.bpk + state.json, float.bpk), metrics.jsonl, model.bsq.json (the artifact),
-scheme.txt and summary.json.";
+scheme.txt and summary.json. Accuracies are on the test (held-out) split; the finetuning epoch exported is
+selected on a validation split carved from the training images (--val-fraction).";
 
 #[cfg(feature = "train")]
 #[derive(Args, Debug)]
@@ -149,8 +155,13 @@ fn run_train(args: &TrainArgs, matches: Option<&ArgMatches>) -> anyhow::Result<(
         train(&cfg).with_context(|| format!("training {} on {} into {}", cfg.model, cfg.dataset, cfg.out.display()))?;
     print!("{}", scheme_table(&s));
     let fmt = |a: Option<f64>| a.map_or("n/a".to_string(), |v| format!("{v:.2}%"));
+    let val = match (s.accuracy.validation, s.finetune_epoch) {
+        (Some(v), Some(e)) => format!(" | validation {v:.2}% (finetune epoch {e} selected on it)"),
+        (Some(v), None) => format!(" | validation {v:.2}%"),
+        _ => String::new(),
+    };
     println!(
-        "{}: float {}, fake-quant {:.2}%, integer {} | avg {:.3} bits, {:.2}x | {:.0} s | artifact {}",
+        "{}: test: float {}, fake-quant {:.2}%, integer {}{val} | avg {:.3} bits, {:.2}x | {:.0} s | artifact {}",
         s.dataset,
         fmt(s.accuracy.float),
         s.accuracy.fake_quant,

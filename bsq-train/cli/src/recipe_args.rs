@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use bsq_train::data::DatasetKind;
 use bsq_train::model::Arch;
-use bsq_train::training::{OptimKind, TrainConfig};
+use bsq_train::training::{LrSchedule, OptimKind, TrainConfig};
 use clap::Args;
 
 /// Every default of the command line is the library's (`TrainConfig::default()`).
@@ -20,6 +20,16 @@ fn parse_optim(s: &str) -> Result<OptimKind, String> {
         "sgd" => Ok(OptimKind::Sgd),
         _ => Err(format!("unknown optimizer {s:?} (expected adam or sgd)")),
     }
+}
+
+/// `250` or `150,250` (epochs of the phase, 0-based), or `none`.
+fn parse_steps(s: &str) -> Result<Vec<usize>, String> {
+    if s == "none" {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|e| e.trim().parse::<usize>().map_err(|_| format!("{e:?} is not an epoch number (e.g. 150,250 or none)")))
+        .collect()
 }
 
 fn optim_name(o: OptimKind) -> &'static str {
@@ -65,12 +75,31 @@ pub struct RecipeArgs {
     /// Learning rate of float pretraining (cosine decay).
     #[arg(long, default_value_t = DEFAULTS.lr)]
     pub lr: f64,
-    /// Learning rate of the BSQ phase (constant).
+    /// Base learning rate of the BSQ phase.
     #[arg(long, default_value_t = DEFAULTS.lr_bsq)]
     pub lr_bsq: f64,
-    /// Learning rate of finetuning (cosine decay).
+    /// Base learning rate of finetuning.
     #[arg(long, default_value_t = DEFAULTS.lr_finetune)]
     pub lr_finetune: f64,
+    /// Schedule of the BSQ and finetuning rates: step (official: ×--lr-gamma at the --lr-steps-* epochs)
+    /// or cosine (earlier bsq-train: constant BSQ rate, cosine-decayed finetuning).
+    #[arg(long, default_value_t = DEFAULTS.lr_schedule)]
+    pub lr_schedule: LrSchedule,
+    /// BSQ epochs (0-based, comma-separated, or `none`) from which the rate is multiplied by --lr-gamma
+    /// [default: the official 250 of 350, scaled to --epochs-bsq: 4 of 5]
+    #[arg(long, value_name = "EPOCHS", value_parser = parse_steps)]
+    pub lr_steps_bsq: Option<Steps>,
+    /// Finetuning epochs of the steps [default: the official 150,250 of 300, scaled to --epochs-finetune:
+    /// 3,4 of 5]
+    #[arg(long, value_name = "EPOCHS", value_parser = parse_steps)]
+    pub lr_steps_finetune: Option<Steps>,
+    /// Factor of each learning-rate step.
+    #[arg(long, default_value_t = DEFAULTS.lr_gamma)]
+    pub lr_gamma: f64,
+    /// Fraction of the training images held out as a validation split (seeded by --seed); the finetuning
+    /// epoch exported is the best on it (never selected on the test split). 0: no split, last epoch.
+    #[arg(long, default_value_t = DEFAULTS.val_fraction)]
+    pub val_fraction: f64,
     /// Generated training images for --dataset builtin.
     #[arg(long, default_value_t = DEFAULTS.builtin_size)]
     pub builtin_size: usize,
@@ -95,6 +124,9 @@ pub struct RecipeArgs {
     pub quiet: bool,
 }
 
+/// Milestone epochs (a plain `Vec` would make clap take several values).
+pub type Steps = Vec<usize>;
+
 impl RecipeArgs {
     /// The configuration of these options (α, output and resume from the library's defaults).
     pub fn config(&self) -> TrainConfig {
@@ -115,6 +147,11 @@ impl RecipeArgs {
             lr: self.lr,
             lr_bsq: self.lr_bsq,
             lr_finetune: self.lr_finetune,
+            lr_schedule: self.lr_schedule,
+            lr_steps_bsq: self.lr_steps_bsq.clone(),
+            lr_steps_finetune: self.lr_steps_finetune.clone(),
+            lr_gamma: self.lr_gamma,
+            val_fraction: self.val_fraction,
             seed: self.seed,
             pretrained: self.pretrained.clone(),
             device: self.device.clone(),
