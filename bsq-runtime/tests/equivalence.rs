@@ -64,7 +64,9 @@ struct ConvCase {
 }
 
 fn conv_shape() -> impl Strategy<Value = Conv2dShape> {
-    (1usize..=5, 1usize..=5, 1usize..=3, 1usize..=3, 1usize..=20, 1usize..=7, 1usize..=9, 1usize..=9)
+    // Input channels: any count, or a multiple of 4 (the DSP kernel's own path).
+    let in_c = prop_oneof![1usize..=20, (1usize..=5).prop_map(|k| 4 * k)];
+    (1usize..=5, 1usize..=5, 1usize..=3, 1usize..=3, in_c, 1usize..=7, 1usize..=9, 1usize..=9)
         .prop_flat_map(|(k_h, k_w, stride_h, stride_w, in_c, out_c, h, w)| {
             (Just((k_h, k_w, stride_h, stride_w, in_c, out_c, h, w)), 0..k_h, 0..k_h, 0..k_w, 0..k_w)
         })
@@ -101,8 +103,8 @@ fn conv_case() -> impl Strategy<Value = ConvCase> {
     })
 }
 
-/// (reference result, reference bytes, fast result, fast bytes).
-type Outcome = (Result<(), Error>, Vec<u8>, Result<(), Error>, Vec<u8>);
+/// (reference result, reference bytes, fast result, fast bytes, DSP result, DSP bytes).
+type Outcome = (Result<(), Error>, Vec<u8>, Result<(), Error>, Vec<u8>, Result<(), Error>, Vec<u8>);
 
 fn run_conv(c: &ConvCase) -> Outcome {
     let (_, out_len, row_len) = c.shape.lens().unwrap();
@@ -114,7 +116,10 @@ fn run_conv(c: &ConvCase) -> Outcome {
     let mut scratch = vec![0x5A5Ai16; scratch_len(row_len)];
     let rr = reference::conv2d(&c.shape, &c.input, &w, &stage, &mut r);
     let fr = bsq_runtime::conv2d(&c.shape, &c.input, &w, &stage, &mut scratch, &mut f);
-    (rr, r, fr, f)
+    // The DSP kernel (portable instruction models on the host, the real instructions on the QEMU suites).
+    let mut d = vec![0xA5u8; out_len];
+    let dr = bsq_runtime::conv2d_dsp(&c.shape, &c.input, &w, &stage, &mut scratch, &mut d);
+    (rr, r, fr, f, dr, d)
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> Option<(usize, u8, u8)> {
@@ -126,10 +131,12 @@ proptest! {
 
     #[test]
     fn fast_conv2d_equals_reference(c in conv_case()) {
-        let (rr, r, fr, f) = run_conv(&c);
+        let (rr, r, fr, f, dr, d) = run_conv(&c);
         prop_assert_eq!(rr, Ok(()));
         prop_assert_eq!(fr, Ok(()));
+        prop_assert_eq!(dr, Ok(()));
         prop_assert!(first_diff(&r, &f).is_none(), "first difference (index, reference, fast): {:?}", first_diff(&r, &f));
+        prop_assert!(first_diff(&r, &d).is_none(), "first difference (index, reference, DSP): {:?}", first_diff(&r, &d));
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn dense_errors() {
     let rq = [ONE];
     let st = OutputStage::for_bits(&[], &rq, 8, false);
     let mut out = [0xEEu8; 2];
-    let mut s = [0i16; 16];
+    let mut s = [0i16; 18]; // scratch_len(8) = 2·8 + 2
     let input = [1u8; 8];
     assert_eq!(bsq_runtime::dense(&input, &w, &st, &mut s, &mut out), Ok(()));
     let e = Err(Error::Length { what: "dense input", expected: 8, got: 7 });
@@ -124,8 +124,8 @@ fn dense_errors() {
     let e = Err(Error::Length { what: "dense output", expected: 2, got: 1 });
     assert_eq!(bsq_runtime::dense(&input, &w, &st, &mut s, &mut out[..1]), e);
     assert_eq!(reference::dense(&input, &w, &st, &mut out[..1]), e);
-    let e = Err(Error::Length { what: "dense scratch", expected: 16, got: 15 });
-    assert_eq!(bsq_runtime::dense(&input, &w, &st, &mut s[..15], &mut out), e);
+    let e = Err(Error::Length { what: "dense scratch", expected: 18, got: 17 });
+    assert_eq!(bsq_runtime::dense(&input, &w, &st, &mut s[..17], &mut out), e);
     let bad = [Requant { multiplier: 1, shift: 31 }];
     let e = Err(Error::Requant { what: "shift outside -31..=30" });
     assert_eq!(bsq_runtime::dense(&input, &w, &OutputStage::for_bits(&[], &bad, 8, false), &mut s, &mut out), e);
@@ -210,7 +210,7 @@ proptest! {
     /// for the scratch check (fast only), which comes last.
     #[test]
     fn conv_random_lengths_never_panic(
-        in_len in right_or(32, 0..80), out_len in right_or(48, 0..60), scratch in right_or(36, 0..40),
+        in_len in right_or(32, 0..80), out_len in right_or(48, 0..60), scratch in right_or(scratch_len(18), 0..40),
         w_rows in right_or(3, 0..5), w_len in right_or(18, 0..20),
         bias_len in prop_oneof![Just(0usize), Just(3), 0usize..5], rq_len in prop_oneof![Just(1usize), Just(3), 0usize..5],
         bits in 0u8..=8,

@@ -185,7 +185,7 @@ fn dense_by_hand() {
         let mut r = [9u8; 2];
         let mut f = [9u8; 2];
         reference::dense(&[1, 2, 3], &w, &stage, &mut r).unwrap();
-        bsq_runtime::dense(&[1, 2, 3], &w, &stage, &mut [0i16; 6], &mut f).unwrap();
+        bsq_runtime::dense(&[1, 2, 3], &w, &stage, &mut [0i16; bsq_runtime::scratch_len(3)], &mut f).unwrap();
         assert_eq!(r, expect, "reference, bias {bias:?}");
         assert_eq!(f, expect, "fast, bias {bias:?}");
     }

@@ -21,6 +21,7 @@
 
 use super::decode::{decode_row, decode_row_pair};
 use super::{Finish, scratch_len};
+use crate::dsp::{dot2_groups, dot2_window, pair_word, smlad, uxtb16, uxtb16_ror8};
 use crate::reference::{check_len, check_weights};
 use crate::{Conv2dShape, Error, OutputStage, PackedWeights};
 use core::hint::black_box;
@@ -48,6 +49,9 @@ struct Geo {
 
 /// Fast 2-D convolution; contract of [`crate::reference::conv2d`]. `scratch` must hold at least
 /// [`scratch_len`]`(shape.row_len())` elements ([`Error::Length`] otherwise).
+///
+/// On cores with the DSP extension (`cfg(bsq_dsp)`, see the crate's build script) this is
+/// [`conv2d_dsp`]; elsewhere the portable kernel described in the module documentation.
 pub fn conv2d(
     shape: &Conv2dShape,
     input: &[u8],
@@ -55,6 +59,35 @@ pub fn conv2d(
     stage: &OutputStage<'_>,
     scratch: &mut [i16],
     output: &mut [u8],
+) -> Result<(), Error> {
+    conv2d_with(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp))
+}
+
+/// The DSP-instruction convolution; contract of [`crate::reference::conv2d`], same scratch as [`conv2d`].
+/// When `in_c` is a multiple of 4 (every window row, and every clipped border run, is then whole groups of
+/// 4 input channels) the decoded weights are reordered for `SMLAD` and each group of 4 activations is one
+/// word load and two `UXTB16`s: 16 multiply-accumulates (2 channels × 2 pixels × 4) in 8 `SMLAD`s. Other
+/// layers take the portable path. On cores without the DSP extension it runs with portable models of the
+/// instructions (same bytes, slower): that is how the host tests check it.
+pub fn conv2d_dsp(
+    shape: &Conv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    conv2d_with(shape, input, weights, stage, scratch, output, true)
+}
+
+fn conv2d_with(
+    shape: &Conv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+    dsp: bool,
 ) -> Result<(), Error> {
     let (in_len, out_len, row_len) = shape.lens()?;
     let (oh, ow) = shape.out_hw()?;
@@ -94,23 +127,40 @@ pub fn conv2d(
     // Largest activation: bounds the partial sums of the packed (SWAR) path below.
     let run_full = g.k_w * g.in_c;
     let x_max = if g.out_c >= 2 && run_full >= MIN_SWAR_RUN { input.iter().copied().max().unwrap_or(0) } else { 0 };
+    let dsp = dsp && g.in_c.is_multiple_of(4);
     let mut o = 0;
     while o + 2 <= g.out_c {
+        let fin = [Finish::new(stage, o), Finish::new(stage, o + 1)];
+        if dsp {
+            // The weights start on a 4-byte boundary (the assembly loop loads them with `ldm`): `scratch_len`
+            // leaves room for the one-element shift.
+            let off = (scratch.as_ptr() as usize / 2) % 2;
+            let ws = &mut scratch[off..off + 2 * row_len];
+            decode_row_pair(weights, o, ws);
+            to_dsp_pairs(ws);
+            channels_dsp2(&g, ws, input, fin, o, output);
+            o += 2;
+            continue;
+        }
         let ws = &mut scratch[..2 * row_len];
         decode_row_pair(weights, o, ws);
-        let fin = [Finish::new(stage, o), Finish::new(stage, o + 1)];
         if run_full >= MIN_SWAR_RUN && swar_chunk(weights.bits(), x_max as u32) >= run_full {
             to_swar_pairs(ws);
-            channels::<2, true>(&g, ws, input, fin, o, output);
+            channels::<2, true, false>(&g, ws, input, fin, o, output);
         } else {
-            channels::<2, false>(&g, ws, input, fin, o, output);
+            channels::<2, false, false>(&g, ws, input, fin, o, output);
         }
         o += 2;
     }
     if o < g.out_c {
         let ws = &mut scratch[..row_len];
         decode_row(weights, o, ws);
-        channels::<1, false>(&g, ws, input, [Finish::new(stage, o)], o, output);
+        if dsp {
+            to_dsp_single(ws);
+            channels::<1, false, true>(&g, ws, input, [Finish::new(stage, o)], o, output);
+        } else {
+            channels::<1, false, false>(&g, ws, input, [Finish::new(stage, o)], o, output);
+        }
     }
     Ok(())
 }
@@ -164,7 +214,7 @@ fn unpack_add(s: u32, lo: &mut i32, hi: &mut i32) {
 /// All output pixels of the `C` channels `o..o+C` (`C` = 1 or 2), weights decoded in `ws`
 /// (interleaved when `C = 2`).
 #[inline(always)]
-fn channels<const C: usize, const SWAR: bool>(
+fn channels<const C: usize, const SWAR: bool, const DSP: bool>(
     g: &Geo,
     ws: &[i16],
     input: &[u8],
@@ -185,7 +235,7 @@ fn channels<const C: usize, const SWAR: bool>(
         while x < g.ow {
             // acc[2·c + p]: channel o+c, pixel x+p.
             let mut acc = [0i32; 4];
-            if C == 2 && SWAR && x >= g.xa && x + 4 <= g.xb {
+            if C == 2 && SWAR && !DSP && x >= g.xa && x + 4 <= g.xb {
                 // Four interior pixels, packed path: 8 MACs per 4 multiply-adds.
                 let mut base = ((top + i0 - g.pad_top) * g.in_w + x * g.sw - g.pad_left) * g.in_c;
                 let mut acc4 = [0i32; 8];
@@ -210,7 +260,9 @@ fn channels<const C: usize, const SWAR: bool>(
                     let (a0, a1) = (&a[..run_full], &a[pix_step..]);
                     let w = &ws[C * i * run_full..C * (i + 1) * run_full];
                     base += row_stride;
-                    if C == 2 && SWAR {
+                    if DSP {
+                        dsp_1x2(w, a0, a1, &mut acc);
+                    } else if C == 2 && SWAR {
                         swar_2x2(w, a0, a1, &mut acc);
                     } else if C == 2 {
                         dot_2x2(w, a0, a1, &mut acc);
@@ -236,7 +288,9 @@ fn channels<const C: usize, const SWAR: bool>(
                         let a0 = &input[base..base + run];
                         let wstart = C * ((i * g.k_w + j0) * g.in_c);
                         let w = &ws[wstart..wstart + C * run];
-                        if C == 2 && SWAR {
+                        if DSP {
+                            dsp_1x1(w, a0, &mut acc);
+                        } else if C == 2 && SWAR {
                             swar_2x1(w, a0, &mut acc);
                         } else if C == 2 {
                             dot_2x1(w, a0, &mut acc);
@@ -366,6 +420,99 @@ fn dot_1x1(w: &[i16], a0: &[u8], acc: &mut [i32; 4]) {
     let mut t = acc[0];
     for (&w, &x0) in w.iter().zip(a0) {
         t = t.wrapping_add(w as i32 * x0 as i32);
+        black_box(());
+    }
+    acc[0] = t;
+}
+
+/// All output pixels of the channels `o`, `o+1` on the DSP path (`in_c % 4 == 0`), weights in the DSP
+/// layout in `ws`: one pixel at a time, each valid window row (clipped at the borders, which keeps whole
+/// groups of 4 channels) one call of the assembly loop [`dot2_groups`].
+fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, output: &mut [u8]) {
+    let (wg, _) = ws.as_chunks::<8>();
+    let gpc = g.in_c / 4;
+    for y in 0..g.oh {
+        let top = y * g.sh;
+        let i0 = g.pad_top.saturating_sub(top);
+        let i1 = g.k_h.min((g.in_h + g.pad_top).saturating_sub(top));
+        for x in 0..g.ow {
+            let left = x * g.sw;
+            let j0 = g.pad_left.saturating_sub(left);
+            let j1 = g.k_w.min((g.in_w + g.pad_left).saturating_sub(left));
+            let mut acc = [0i32; 2];
+            if j0 == 0 && j1 == g.k_w && i0 < i1 {
+                // Interior column: the valid window rows are one contiguous block of weights.
+                let base = ((top + i0 - g.pad_top) * g.in_w + left - g.pad_left) * g.in_c;
+                let gpr = g.k_w * gpc;
+                if let (Some(a), Some(w)) = (input.get(base..), wg.get(i0 * gpr..i1 * gpr)) {
+                    acc = dot2_window(w, a, i1 - i0, gpr, g.in_w * g.in_c, acc);
+                }
+            } else if j0 < j1 {
+                let run = (j1 - j0) * g.in_c;
+                let mut base = ((top + i0 - g.pad_top) * g.in_w + left + j0 - g.pad_left) * g.in_c;
+                for i in i0..i1 {
+                    let g0 = (i * g.k_w + j0) * gpc;
+                    let (Some(a), Some(w)) = (input.get(base..base + run), wg.get(g0..g0 + run / 4)) else {
+                        break;
+                    };
+                    acc = dot2_groups(w, a.as_chunks::<4>().0, acc);
+                    base += g.in_w * g.in_c;
+                }
+            }
+            let px = (y * g.ow + x) * g.out_c + o;
+            if let Some([y0, y1]) = output.get_mut(px..px + 2).and_then(|s| <&mut [u8; 2]>::try_from(s).ok()) {
+                *y0 = fin[0].apply(acc[0]);
+                *y1 = fin[1].apply(acc[1]);
+            }
+        }
+    }
+}
+
+// The DSP path. With `in_c % 4 == 0`, every run of the inner loops starts at a multiple of 4 window
+// elements and is whole groups of 4, so the weights are stored per group of 4 in the order `SMLAD` wants
+// them against `UXTB16` of 4 activation bytes `x0 x1 x2 x3` (`(x0, x2)` and `(x1, x3)` as halfwords):
+// one channel's group as `w0 w2 w1 w3` (`to_dsp_single`), two channels' as `a0 a2 a1 a3 b0 b2 b1 b3`
+// (`to_dsp_pairs`, from the interleaved `a0 b0 a1 b1 …`). Products are exact (|w| ≤ 256, x ≤ 255) and
+// the sums wrap, as in the reference.
+
+/// Interleaved pairs → per group of 4 window elements `a0 a2 a1 a3 b0 b2 b1 b3` (see above).
+fn to_dsp_pairs(ws: &mut [i16]) {
+    for g in ws.chunks_exact_mut(8) {
+        let [a0, b0, a1, b1, a2, b2, a3, b3] = [g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]];
+        g.copy_from_slice(&[a0, a2, a1, a3, b0, b2, b1, b3]);
+    }
+}
+
+/// One row → per group of 4 window elements `w0 w2 w1 w3`.
+fn to_dsp_single(ws: &mut [i16]) {
+    for g in ws.chunks_exact_mut(4) {
+        g.swap(1, 2);
+    }
+}
+
+/// DSP: one channel × two pixels.
+#[inline(always)]
+fn dsp_1x2(w: &[i16], a0: &[u8], a1: &[u8], acc: &mut [i32; 4]) {
+    let (mut t00, mut t01) = (acc[0], acc[1]);
+    for ((w, x0), x1) in w.as_chunks::<4>().0.iter().zip(a0.as_chunks::<4>().0).zip(a1.as_chunks::<4>().0) {
+        let (x0, x1) = (u32::from_le_bytes(*x0), u32::from_le_bytes(*x1));
+        let (w, _) = w.as_chunks::<2>();
+        let (we, wo) = (pair_word(&w[0]), pair_word(&w[1]));
+        t00 = smlad(uxtb16(x0), we, smlad(uxtb16_ror8(x0), wo, t00));
+        t01 = smlad(uxtb16(x1), we, smlad(uxtb16_ror8(x1), wo, t01));
+        black_box(());
+    }
+    (acc[0], acc[1]) = (t00, t01);
+}
+
+/// DSP: one channel × one pixel.
+#[inline(always)]
+fn dsp_1x1(w: &[i16], a0: &[u8], acc: &mut [i32; 4]) {
+    let mut t = acc[0];
+    for (w, x0) in w.as_chunks::<4>().0.iter().zip(a0.as_chunks::<4>().0) {
+        let x0 = u32::from_le_bytes(*x0);
+        let (w, _) = w.as_chunks::<2>();
+        t = smlad(uxtb16(x0), pair_word(&w[0]), smlad(uxtb16_ror8(x0), pair_word(&w[1]), t));
         black_box(());
     }
     acc[0] = t;

@@ -16,7 +16,7 @@ mod decode;
 mod dense;
 
 pub use crate::reference::{AddInput, add, argmax, avg_pool, div_round, global_avg_pool, max_pool};
-pub use conv::conv2d;
+pub use conv::{conv2d, conv2d_dsp};
 pub use dense::dense;
 
 use crate::requant::{
@@ -25,10 +25,10 @@ use crate::requant::{
 use crate::{Error, OutputStage, PackedWeights, Requant};
 
 /// Scratch (`i16` elements) the fast [`conv2d`] / [`dense`] need for rows of `row_len` weights:
-/// `2 · row_len` (two decoded rows, interleaved). Saturates instead of overflowing (such a row could not
-/// exist in memory anyway).
+/// `2 · row_len + 2` (two decoded rows, interleaved, plus room to start them on a 4-byte boundary for the
+/// DSP kernels' word loads). Saturates instead of overflowing (such a row could not exist in memory anyway).
 pub const fn scratch_len(row_len: usize) -> usize {
-    row_len.saturating_mul(2)
+    row_len.saturating_mul(2).saturating_add(2)
 }
 
 /// Decodes row `r` of `weights` into `out[..weights.row_len()]` with the fast sequential decoder (the

@@ -1,0 +1,327 @@
+//! Single Armv7E-M DSP instructions: the crate's one `unsafe` module (audited: each block is one
+//! register-only instruction).
+//!
+//! With `cfg(bsq_dsp)` (set by the build script for cores that have the DSP extension) each function is one
+//! instruction through `core::arch::asm!`; otherwise it is a portable model of that instruction with the same
+//! result for every input, so the kernels built on these functions run (slowly) and are tested on the host.
+//! The QEMU suites run the real instructions and compare the bytes with the host's.
+//!
+//! Why `asm!`: the `core::arch::arm` DSP intrinsics (`__smlad`, `__uxtb16`) are unstable, and LLVM does not
+//! form `SMLAD` / `UXTB16` from plain Rust.
+
+/// `SMLAD acc, x, y`: `acc + x.lo·y.lo + x.hi·y.hi` (signed 16-bit halves, products exact in 32 bits, the
+/// sum wrapping modulo 2^32 — the instruction sets the Q flag on overflow, which nothing here reads).
+#[inline(always)]
+pub(crate) fn smlad(x: u32, y: u32, acc: i32) -> i32 {
+    #[cfg(bsq_dsp)]
+    {
+        let r: i32;
+        // SAFETY: one register-only arithmetic instruction: no memory access, no stack, no flags read (it
+        // may set Q, which no code in this crate reads or relies on); every input value is valid.
+        unsafe {
+            core::arch::asm!(
+                "smlad {r}, {x}, {y}, {a}",
+                r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        r
+    }
+    #[cfg(not(bsq_dsp))]
+    {
+        let p0 = (x as i16 as i32) * (y as i16 as i32);
+        let p1 = ((x >> 16) as i16 as i32) * ((y >> 16) as i16 as i32);
+        acc.wrapping_add(p0).wrapping_add(p1)
+    }
+}
+
+/// `UXTB16 x`: bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
+#[inline(always)]
+pub(crate) fn uxtb16(x: u32) -> u32 {
+    #[cfg(bsq_dsp)]
+    {
+        let r: u32;
+        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
+        unsafe {
+            core::arch::asm!(
+                "uxtb16 {r}, {x}",
+                r = lateout(reg) r, x = in(reg) x,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        r
+    }
+    #[cfg(not(bsq_dsp))]
+    {
+        x & 0x00ff_00ff
+    }
+}
+
+/// `UXTB16 x, ROR #8`: bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
+#[inline(always)]
+pub(crate) fn uxtb16_ror8(x: u32) -> u32 {
+    #[cfg(bsq_dsp)]
+    {
+        let r: u32;
+        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
+        unsafe {
+            core::arch::asm!(
+                "uxtb16 {r}, {x}, ror #8",
+                r = lateout(reg) r, x = in(reg) x,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        r
+    }
+    #[cfg(not(bsq_dsp))]
+    {
+        (x >> 8) & 0x00ff_00ff
+    }
+}
+
+/// Two consecutive `i16` as one word, `w[0]` in the low halfword: one `ldr`. Written as a pointer read
+/// because LLVM, after strength-reducing the kernels' loops, no longer merges the two `ldrh` of the safe
+/// form `w[0] as u16 | (w[1] as u16) << 16` (measured: 40 instructions per 16 multiply-accumulates in the
+/// 2 × 2 convolution loop instead of 20).
+#[inline(always)]
+pub(crate) fn pair_word(w: &[i16; 2]) -> u32 {
+    // SAFETY: `w` is a valid reference to 4 initialized bytes; `read_unaligned` needs no alignment (and
+    // Armv7-M `ldr` accepts the 2-byte-aligned address); every bit pattern is a valid `u32`. Reading the
+    // bytes in memory order and converting from little-endian gives the same value on every target.
+    u32::from_le(unsafe { core::ptr::read_unaligned(w.as_ptr().cast::<u32>()) })
+}
+
+/// Two channels × one pixel over whole groups of 4 window elements: for each group `g`, with activation
+/// bytes `x = a[g]` and weights `w[g] = [c0: w0 w2 w1 w3, c1: w0 w2 w1 w3]` (the order of
+/// [`crate::kernels`]' DSP layout), adds `Σ_k w_c[k]·x[k]` to `acc[c]` (wrapping). Groups past the shorter
+/// slice are ignored.
+///
+/// On DSP cores one loop in assembly, two groups (16 multiply-accumulates) per iteration in 18 instructions:
+/// `ldr` of 4 activation bytes, `ldm` of the 4 weight words of the group, 2 `UXTB16`, 4 `SMLAD`, twice,
+/// and `subs` + `bne`. `w` must then be 4-byte aligned (`ldm`); otherwise (never for the kernels, which
+/// align their scratch) the portable loop runs.
+#[inline(always)]
+pub(crate) fn dot2_groups(w: &[[i16; 8]], a: &[[u8; 4]], acc: [i32; 2]) -> [i32; 2] {
+    let n = w.len().min(a.len());
+    #[cfg(bsq_dsp)]
+    if (w.as_ptr() as usize).is_multiple_of(4) && n > 0 {
+        let [mut t0, mut t1] = acc;
+        let (mut pa, mut pw) = (a.as_ptr(), w.as_ptr());
+        let mut pairs = n / 2;
+        // SAFETY: reads `n` groups: `16·n` bytes from `pw` (inside `w`, 4-byte aligned as `ldm` requires,
+        // checked above) and `4·n` bytes from `pa` (inside `a`; `ldr` accepts any alignment on Armv7E-M and
+        // Armv8-M Mainline). The loop runs `pairs = n / 2` times (skipped when 0), then one more group when
+        // `n` is odd; every other register it writes is declared as an output; no stack, flags clobbered
+        // (declared: no `preserves_flags`).
+        unsafe {
+            core::arch::asm!(
+                "cmp {pairs}, #0",
+                "beq 2f",
+                "1:",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "subs {pairs}, {pairs}, #1",
+                "bne 1b",
+                "2:",
+                "tst {n}, #1",
+                "beq 3f",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "3:",
+                t0 = inout(reg) t0,
+                t1 = inout(reg) t1,
+                pa = inout(reg) pa,
+                pw = inout(reg) pw,
+                pairs = inout(reg) pairs,
+                n = in(reg) n,
+                x = out(reg) _,
+                e = out(reg) _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                options(nostack, readonly)
+            );
+        }
+        let _ = (pa, pw, pairs);
+        return [t0, t1];
+    }
+    let [mut t0, mut t1] = acc;
+    for (w, x) in w[..n].iter().zip(&a[..n]) {
+        let x = u32::from_le_bytes(*x);
+        let (e, o) = (uxtb16(x), uxtb16_ror8(x));
+        let (w, _) = w.as_chunks::<2>();
+        t0 = smlad(e, pair_word(&w[0]), smlad(o, pair_word(&w[1]), t0));
+        t1 = smlad(e, pair_word(&w[2]), smlad(o, pair_word(&w[3]), t1));
+    }
+    [t0, t1]
+}
+
+/// Two channels × one whole window: `rows` window rows of `gpr` groups each (see [`dot2_groups`]); row `r`'s
+/// activations are `a[r·stride..][..4·gpr]`, its weights `w[r·gpr..][..gpr]`. The result equals
+/// `dot2_groups` row by row; when a row or the weights would run past their slice, nothing is added for
+/// that row and the rows after it (the kernels never ask for that).
+///
+/// On DSP cores one assembly loop over the rows and groups (the per-pixel work of the interior of a
+/// convolution): per group 8 instructions as in `dot2_groups`, per two groups one `subs` + `bne` when `gpr`
+/// is even (per group otherwise), per row 6 (`ldr` of the counts, the stride and the end, `add`, `cmp`,
+/// `blo`).
+#[inline(always)]
+pub(crate) fn dot2_window(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride: usize, acc: [i32; 2]) -> [i32; 2] {
+    // Rows that lie entirely inside both slices.
+    let row_bytes = gpr * 4;
+    let fit_w = w.len().checked_div(gpr).unwrap_or(0);
+    let fit_a = if a.len() >= row_bytes && stride > 0 { (a.len() - row_bytes) / stride + 1 } else { 0 };
+    let rows = rows.min(fit_w).min(fit_a);
+    #[cfg(bsq_dsp)]
+    if (w.as_ptr() as usize).is_multiple_of(4) && rows > 0 && gpr > 0 && stride >= row_bytes {
+        let [mut t0, mut t1] = acc;
+        let (mut pa, mut pw) = (a.as_ptr(), w.as_ptr());
+        let even = gpr.is_multiple_of(2);
+        // Per row: the group (or pair) count, the step from the end of a row's activations to the next
+        // row's start, and the end of the weights.
+        let params: [usize; 3] =
+            [if even { gpr / 2 } else { gpr }, stride - row_bytes, pw.wrapping_add(rows * gpr) as usize];
+        let p = params.as_ptr();
+        // SAFETY: reads `rows · gpr` groups of weights (16 bytes each, from `pw`, 4-byte aligned for `ldm` as
+        // checked above) — `rows ≤ w.len() / gpr` — and, for each row `r < rows`, the 4·gpr activation bytes
+        // at `pa + r·stride` — inside `a` since `(rows − 1)·stride + 4·gpr ≤ a.len()` — and the three words of
+        // `params`. `rows ≥ 1` and the per-row count ≥ 1, so each loop runs at least once and the row loop
+        // ends when `pw` reaches the end of the weights. No stack; the flags and every written register are
+        // declared.
+        unsafe {
+            if even {
+                core::arch::asm!(
+                    "2:",
+                    "ldr {cnt}, [{p}]",
+                    "1:",
+                    "ldr {x}, [{pa}], #4",
+                    "ldm {pw}!, {{r2, r3, r4, r5}}",
+                    "uxtb16 {e}, {x}",
+                    "uxtb16 {x}, {x}, ror #8",
+                    "smlad {t0}, {e}, r2, {t0}",
+                    "smlad {t0}, {x}, r3, {t0}",
+                    "smlad {t1}, {e}, r4, {t1}",
+                    "smlad {t1}, {x}, r5, {t1}",
+                    "ldr {x}, [{pa}], #4",
+                    "ldm {pw}!, {{r2, r3, r4, r5}}",
+                    "uxtb16 {e}, {x}",
+                    "uxtb16 {x}, {x}, ror #8",
+                    "smlad {t0}, {e}, r2, {t0}",
+                    "smlad {t0}, {x}, r3, {t0}",
+                    "smlad {t1}, {e}, r4, {t1}",
+                    "smlad {t1}, {x}, r5, {t1}",
+                    "subs {cnt}, {cnt}, #1",
+                    "bne 1b",
+                    "ldr {x}, [{p}, #4]",
+                    "add {pa}, {pa}, {x}",
+                    "ldr {x}, [{p}, #8]",
+                    "cmp {pw}, {x}",
+                    "blo 2b",
+                    t0 = inout(reg) t0,
+                    t1 = inout(reg) t1,
+                    pa = inout(reg) pa,
+                    pw = inout(reg) pw,
+                    p = in(reg) p,
+                    cnt = out(reg) _,
+                    x = out(reg) _,
+                    e = out(reg) _,
+                    out("r2") _,
+                    out("r3") _,
+                    out("r4") _,
+                    out("r5") _,
+                    options(nostack, readonly)
+                );
+            } else {
+                core::arch::asm!(
+                    "2:",
+                    "ldr {cnt}, [{p}]",
+                    "1:",
+                    "ldr {x}, [{pa}], #4",
+                    "ldm {pw}!, {{r2, r3, r4, r5}}",
+                    "uxtb16 {e}, {x}",
+                    "uxtb16 {x}, {x}, ror #8",
+                    "smlad {t0}, {e}, r2, {t0}",
+                    "smlad {t0}, {x}, r3, {t0}",
+                    "smlad {t1}, {e}, r4, {t1}",
+                    "smlad {t1}, {x}, r5, {t1}",
+                    "subs {cnt}, {cnt}, #1",
+                    "bne 1b",
+                    "ldr {x}, [{p}, #4]",
+                    "add {pa}, {pa}, {x}",
+                    "ldr {x}, [{p}, #8]",
+                    "cmp {pw}, {x}",
+                    "blo 2b",
+                    t0 = inout(reg) t0,
+                    t1 = inout(reg) t1,
+                    pa = inout(reg) pa,
+                    pw = inout(reg) pw,
+                    p = in(reg) p,
+                    cnt = out(reg) _,
+                    x = out(reg) _,
+                    e = out(reg) _,
+                    out("r2") _,
+                    out("r3") _,
+                    out("r4") _,
+                    out("r5") _,
+                    options(nostack, readonly)
+                );
+            }
+        }
+        let _ = (pa, pw);
+        return [t0, t1];
+    }
+    let mut acc = acc;
+    for r in 0..rows {
+        let (Some(wr), Some(ar)) = (w.get(r * gpr..(r + 1) * gpr), a.get(r * stride..r * stride + row_bytes)) else {
+            break;
+        };
+        acc = dot2_groups(wr, ar.as_chunks::<4>().0, acc);
+    }
+    acc
+}
+
+/// `PKHBT lo, hi, LSL #16`: the low halfword of `lo` and the low halfword of `hi` as the high one. Plain
+/// Rust: LLVM forms `PKHBT` itself on DSP cores.
+#[inline(always)]
+#[allow(dead_code)] // used by the DSP dense kernel
+pub(crate) fn pack16(lo: i32, hi: i32) -> u32 {
+    (lo as u32 & 0xffff) | ((hi as u32) << 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The portable models against the instruction definitions, by hand.
+    #[test]
+    fn instruction_models_by_hand() {
+        // 0x0003_fffe = (hi 3, lo -2); 0xff00_0100 = (hi -256, lo 256).
+        assert_eq!(smlad(0x0003_fffe, 0xff00_0100, 10), 10 + (-2 * 256) + 3 * -256);
+        assert_eq!(smlad(0x8000_8000, 0x8000_8000, i32::MAX), i32::MAX.wrapping_add(1 << 31));
+        assert_eq!(uxtb16(0x8182_8384), 0x0082_0084);
+        assert_eq!(uxtb16_ror8(0x8182_8384), 0x0081_0083);
+        assert_eq!(pack16(-1, -2), 0xfffe_ffff);
+        assert_eq!(pair_word(&[-1, 2]), 0x0002_ffff);
+    }
+}
