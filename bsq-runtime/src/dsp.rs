@@ -79,6 +79,50 @@ pub(crate) fn uxtb16_ror8(x: u32) -> u32 {
     }
 }
 
+/// `SXTB16 x`: bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+#[inline(always)]
+pub(crate) fn sxtb16(x: u32) -> u32 {
+    #[cfg(bsq_dsp)]
+    {
+        let r: u32;
+        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
+        unsafe {
+            core::arch::asm!(
+                "sxtb16 {r}, {x}",
+                r = lateout(reg) r, x = in(reg) x,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        r
+    }
+    #[cfg(not(bsq_dsp))]
+    {
+        (x as u8 as i8 as i16 as u16 as u32) | ((((x >> 16) as u8 as i8 as i16 as u16) as u32) << 16)
+    }
+}
+
+/// `SXTB16 x, ROR #8`: bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
+#[inline(always)]
+pub(crate) fn sxtb16_ror8(x: u32) -> u32 {
+    #[cfg(bsq_dsp)]
+    {
+        let r: u32;
+        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
+        unsafe {
+            core::arch::asm!(
+                "sxtb16 {r}, {x}, ror #8",
+                r = lateout(reg) r, x = in(reg) x,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        r
+    }
+    #[cfg(not(bsq_dsp))]
+    {
+        sxtb16(x >> 8)
+    }
+}
+
 /// Two consecutive `i16` as one word, `w[0]` in the low halfword: one `ldr`. Written as a pointer read
 /// because LLVM, after strength-reducing the kernels' loops, no longer merges the two `ldrh` of the safe
 /// form `w[0] as u16 | (w[1] as u16) << 16` (measured: 40 instructions per 16 multiply-accumulates in the
@@ -304,7 +348,6 @@ pub(crate) fn dot2_window(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, str
 /// `PKHBT lo, hi, LSL #16`: the low halfword of `lo` and the low halfword of `hi` as the high one. Plain
 /// Rust: LLVM forms `PKHBT` itself on DSP cores.
 #[inline(always)]
-#[allow(dead_code)] // used by the DSP dense kernel
 pub(crate) fn pack16(lo: i32, hi: i32) -> u32 {
     (lo as u32 & 0xffff) | ((hi as u32) << 16)
 }
@@ -323,5 +366,7 @@ mod tests {
         assert_eq!(uxtb16_ror8(0x8182_8384), 0x0081_0083);
         assert_eq!(pack16(-1, -2), 0xfffe_ffff);
         assert_eq!(pair_word(&[-1, 2]), 0x0002_ffff);
+        assert_eq!(sxtb16(0x8182_7f84), 0xff82_ff84);
+        assert_eq!(sxtb16_ror8(0x8182_7f84), 0xff81_007f);
     }
 }

@@ -159,6 +159,9 @@ proptest! {
         prop_assert_eq!(reference::dense(&input, &w, &stage, &mut r), Ok(()));
         prop_assert_eq!(bsq_runtime::dense(&input, &w, &stage, &mut scratch, &mut f), Ok(()));
         prop_assert!(first_diff(&r, &f).is_none(), "first difference (index, reference, fast): {:?}", first_diff(&r, &f));
+        let mut d = vec![0xA5u8; rows];
+        prop_assert_eq!(bsq_runtime::dense_dsp(&input, &w, &stage, &mut scratch, &mut d), Ok(()));
+        prop_assert!(first_diff(&r, &d).is_none(), "first difference (index, reference, DSP): {:?}", first_diff(&r, &d));
     }
 
     /// The fast row decoder reads exactly what the random-access `get` reads, for any bytes.

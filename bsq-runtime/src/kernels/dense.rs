@@ -3,13 +3,153 @@
 
 use super::decode::{group, tail_group};
 use super::{Finish, scratch_len};
+use crate::dsp::{pack16, pair_word, smlad, sxtb16, sxtb16_ror8};
 use crate::reference::check_len;
 use crate::{Error, OutputStage, PackedWeights};
 
 /// Fast fully connected layer; contract of [`crate::reference::dense`]. `scratch` must hold at least
-/// [`scratch_len`]`(weights.row_len())` elements ([`Error::Length`] otherwise; this version does not
-/// write it).
+/// [`scratch_len`]`(weights.row_len())` elements ([`Error::Length`] otherwise).
+///
+/// On cores with the DSP extension (`cfg(bsq_dsp)`) this is [`dense_dsp`]; elsewhere the portable kernel,
+/// which does not write `scratch`.
 pub fn dense(
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    if cfg!(bsq_dsp) {
+        dense_dsp(input, weights, stage, scratch, output)
+    } else {
+        dense_portable(input, weights, stage, scratch, output)
+    }
+}
+
+/// The DSP-instruction fully connected layer; contract of [`crate::reference::dense`], same scratch as
+/// [`dense`]. The activations are widened once into the scratch as `i16` (so that two of them are one word
+/// load); two rows at a time, each group of 8 weights is decoded with constant shifts, paired into words
+/// (`PKHBT`) and multiplied with `SMLAD`: 4 `SMLAD`s per row and group. On cores without the DSP extension it
+/// runs with portable models of the instructions (same bytes, slower): that is how the host tests check it.
+pub fn dense_dsp(
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    check_len("dense input", weights.row_len(), input.len())?;
+    check_len("dense output", weights.rows(), output.len())?;
+    stage.check(output.len())?;
+    let need = scratch_len(weights.row_len());
+    if scratch.len() < need {
+        return Err(Error::Length { what: "dense scratch", expected: need, got: scratch.len() });
+    }
+    let xs = &mut scratch[..input.len()];
+    if weights.bits() == 7 {
+        // 8-bit fields: `SXTB16` pairs weights (0, 2) and (1, 3) of each 4, so the activations go in that
+        // order within each whole group of 8 (the tail, decoded field by field, stays in order).
+        let whole = input.len() / 8 * 8;
+        for (d, a) in xs[..whole].as_chunks_mut::<4>().0.iter_mut().zip(input.as_chunks::<4>().0) {
+            *d = [a[0] as i16, a[2] as i16, a[1] as i16, a[3] as i16];
+        }
+        for (d, &a) in xs[whole..].iter_mut().zip(&input[whole..]) {
+            *d = a as i16;
+        }
+    } else {
+        for (d, &a) in xs.iter_mut().zip(input) {
+            *d = a as i16;
+        }
+    }
+    let xs = &scratch[..input.len()];
+    match weights.bits() {
+        1 => dense_dsp_w::<2>(xs, weights, stage, output),
+        2 => dense_dsp_w::<3>(xs, weights, stage, output),
+        3 => dense_dsp_w::<4>(xs, weights, stage, output),
+        4 => dense_dsp_w::<5>(xs, weights, stage, output),
+        5 => dense_dsp_w::<6>(xs, weights, stage, output),
+        6 => dense_dsp_w::<7>(xs, weights, stage, output),
+        7 => dense_dsp_w::<8>(xs, weights, stage, output),
+        8 => dense_dsp_w::<9>(xs, weights, stage, output),
+        _ => {
+            for (o, out) in output.iter_mut().enumerate() {
+                *out = Finish::new(stage, o).apply(0);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Σ w·x` over one group of 8 decoded weights and the matching 8 widened activations: 4 `SMLAD`s.
+#[inline(always)]
+fn smlad8(v: &[i32; 8], x: &[[i16; 2]; 4], acc: i32) -> i32 {
+    let acc = smlad(pack16(v[0], v[1]), pair_word(&x[0]), acc);
+    let acc = smlad(pack16(v[2], v[3]), pair_word(&x[1]), acc);
+    let acc = smlad(pack16(v[4], v[5]), pair_word(&x[2]), acc);
+    smlad(pack16(v[6], v[7]), pair_word(&x[3]), acc)
+}
+
+/// `Σ w·x` over 8 byte-wide fields (7-bit weights) against 8 activations widened in the order
+/// `x0 x2 x1 x3 x4 x6 x5 x7`: two word loads, four `SXTB16`, four `SMLAD`.
+#[inline(always)]
+fn smlad_bytes(g: &[u8], x: &[[i16; 2]; 4], acc: i32) -> i32 {
+    let (lo, hi) = match g {
+        [a, b, c, d, e, f, h, i, ..] => (u32::from_le_bytes([*a, *b, *c, *d]), u32::from_le_bytes([*e, *f, *h, *i])),
+        _ => (0, 0),
+    };
+    let acc = smlad(sxtb16(lo), pair_word(&x[0]), acc);
+    let acc = smlad(sxtb16_ror8(lo), pair_word(&x[1]), acc);
+    let acc = smlad(sxtb16(hi), pair_word(&x[2]), acc);
+    smlad(sxtb16_ror8(hi), pair_word(&x[3]), acc)
+}
+
+/// Rows of `W`-bit fields against the widened activations `xs`, two rows at a time (the activation words
+/// loaded once for both). Same range argument as [`dense_w`].
+#[inline(always)]
+fn dense_dsp_w<const W: usize>(xs: &[i16], weights: &PackedWeights<'_>, stage: &OutputStage<'_>, output: &mut [u8]) {
+    let full = xs.len() / 8;
+    let (xg, xt) = xs.split_at(full * 8);
+    let (xg, _) = xg.as_chunks::<8>();
+    let rows = output.len();
+    let mut o = 0;
+    while o < rows {
+        let two = o + 1 < rows;
+        let r0 = weights.row_data(o);
+        let r1 = if two { weights.row_data(o + 1) } else { r0 };
+        let (h0, t0) = r0.split_at((full * W).min(r0.len()));
+        let (h1, t1) = r1.split_at((full * W).min(r1.len()));
+        let (mut a0, mut a1) = (0i32, 0i32);
+        for ((g0, g1), x) in h0.as_chunks::<W>().0.iter().zip(h1.as_chunks::<W>().0).zip(xg) {
+            let (x, _) = x.as_chunks::<2>();
+            let x: &[[i16; 2]; 4] = x.try_into().unwrap_or(&[[0; 2]; 4]);
+            if W == 8 {
+                // Every field is a byte: two words, two `SXTB16` each.
+                a0 = smlad_bytes(g0, x, a0);
+                a1 = smlad_bytes(g1, x, a1);
+            } else {
+                a0 = smlad8(&group(g0), x, a0);
+                a1 = smlad8(&group(g1), x, a1);
+            }
+        }
+        if !xt.is_empty() {
+            let (v0, v1) = (group(&tail_group::<W>(t0)), group(&tail_group::<W>(t1)));
+            for (k, &x) in xt.iter().enumerate() {
+                a0 = a0.wrapping_add(v0[k & 7] * x as i32);
+                a1 = a1.wrapping_add(v1[k & 7] * x as i32);
+            }
+        }
+        if let Some(y) = output.get_mut(o) {
+            *y = Finish::new(stage, o).apply(a0);
+        }
+        if two && let Some(y) = output.get_mut(o + 1) {
+            *y = Finish::new(stage, o + 1).apply(a1);
+        }
+        o += 2;
+    }
+}
+
+/// The portable fully connected layer (see [`dense`]).
+fn dense_portable(
     input: &[u8],
     weights: &PackedWeights<'_>,
     stage: &OutputStage<'_>,
