@@ -16,6 +16,7 @@
 pub mod check;
 pub mod firmware;
 pub mod golden;
+pub mod insn;
 
 pub use bsq_board_build::{Board, QEMU_BOARDS, REAL_BOARDS};
 pub use bsq_sim::{EXIT_HARDFAULT, EXIT_PANIC, Error, board_for_machine, compare, elf, protocol, qemu, simulate};
