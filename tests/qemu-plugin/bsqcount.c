@@ -17,6 +17,7 @@
  *   hist=PATH                 at exit, write a per-PC CSV histogram of the instructions executed inside
  *                             the regions: pc,count,class,est_cycles,size,encoding.
  *   p=N                       pipeline refill penalty P of a taken branch (default 2; the TRM gives 1..3).
+ *   div=N                     cycles of SDIV/UDIV (default 12, the TRM's worst case; it gives 2..12).
  *
  * Cost model (TRM table; N = registers transferred, P = refill penalty):
  *   data processing, IT, hints, MRS/MSR, barriers     1
@@ -300,6 +301,7 @@ struct rec {
 
 static uint64_t start_addr = 1, stop_addr = 1; /* odd: never matches */
 static unsigned penalty = 2;                    /* P */
+static int div_cycles = -1;                     /* SDIV/UDIV cycles; -1: the table's 12 */
 static char *hist_path;
 
 static uint64_t total;                      /* all executed instructions */
@@ -362,6 +364,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
         r->size = (uint8_t)size;
         r->encoding = size >= 4 ? ((uint32_t)h1 << 16 | h2) : h1;
         r->d = bsq_classify(h1, h2);
+        if (r->d.cls == BSQ_DIV && div_cycles >= 0) r->d.base = (uint8_t)div_cycles;
         if (r->pc == start_addr) r->marks |= REC_START;
         if (r->pc == stop_addr) r->marks |= REC_STOP;
         if (nrecs == caprecs) {
@@ -423,6 +426,10 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
         else if (!strncmp(argv[i], "stop=", 5)) stop_addr = strtoull(argv[i] + 5, NULL, 0) & ~1ull;
         else if (!strncmp(argv[i], "hist=", 5)) hist_path = strdup(argv[i] + 5);
         else if (!strncmp(argv[i], "p=", 2)) penalty = (unsigned)strtoul(argv[i] + 2, NULL, 0);
+        else if (!strncmp(argv[i], "div=", 4)) {
+            unsigned long v = strtoul(argv[i] + 4, NULL, 0);
+            div_cycles = (int)(v > 255 ? 255 : v);
+        }
         else {
             char buf[256];
             snprintf(buf, sizeof buf, "bsqcount: unknown argument %.200s\n", argv[i]);
