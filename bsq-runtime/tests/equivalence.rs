@@ -119,7 +119,87 @@ fn run_conv(c: &ConvCase) -> Outcome {
     // The DSP kernel (portable instruction models on the host, the real instructions on the QEMU suites).
     let mut d = vec![0xA5u8; out_len];
     let dr = bsq_runtime::conv2d_dsp(&c.shape, &c.input, &w, &stage, &mut scratch, &mut d);
+    // The per-width kernel must give the fast kernel's bytes.
+    let mut b = vec![0xA5u8; out_len];
+    let br = conv_bits(c.bits, &c.shape, &c.input, &w, &stage, &mut scratch, &mut b);
+    assert_eq!((br, &b), (fr, &f), "conv2d_bits differs from conv2d");
     (rr, r, fr, f, dr, d)
+}
+
+/// `conv2d_bits::<bits>` (what generated code calls).
+fn conv_bits(
+    bits: u8,
+    shape: &Conv2dShape,
+    input: &[u8],
+    w: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    use bsq_runtime::conv2d_bits as c;
+    match bits {
+        0 => c::<0>(shape, input, w, stage, scratch, out),
+        1 => c::<1>(shape, input, w, stage, scratch, out),
+        2 => c::<2>(shape, input, w, stage, scratch, out),
+        3 => c::<3>(shape, input, w, stage, scratch, out),
+        4 => c::<4>(shape, input, w, stage, scratch, out),
+        5 => c::<5>(shape, input, w, stage, scratch, out),
+        6 => c::<6>(shape, input, w, stage, scratch, out),
+        7 => c::<7>(shape, input, w, stage, scratch, out),
+        _ => c::<8>(shape, input, w, stage, scratch, out),
+    }
+}
+
+/// `dense_bits::<bits>` (what generated code calls).
+fn dense_bits(
+    bits: u8,
+    input: &[u8],
+    w: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    out: &mut [u8],
+) -> Result<(), Error> {
+    use bsq_runtime::dense_bits as d;
+    match bits {
+        0 => d::<0>(input, w, stage, scratch, out),
+        1 => d::<1>(input, w, stage, scratch, out),
+        2 => d::<2>(input, w, stage, scratch, out),
+        3 => d::<3>(input, w, stage, scratch, out),
+        4 => d::<4>(input, w, stage, scratch, out),
+        5 => d::<5>(input, w, stage, scratch, out),
+        6 => d::<6>(input, w, stage, scratch, out),
+        7 => d::<7>(input, w, stage, scratch, out),
+        _ => d::<8>(input, w, stage, scratch, out),
+    }
+}
+
+/// A per-width kernel refuses weights of another width.
+#[test]
+fn per_width_kernels_refuse_other_widths() {
+    let data = [0u8; 8]; // 2 rows × 8 fields of 4 bits
+    let w = PackedWeights::new(3, 2, 8, &data).unwrap();
+    let rq = [Requant::new(1 << 30, 0).unwrap()];
+    let st = OutputStage::for_bits(&[], &rq, 8, false);
+    let mut s = vec![0i16; scratch_len(8)];
+    let e = Err(Error::Shape { what: "weight width differs from the kernel's" });
+    assert_eq!(bsq_runtime::dense_bits::<4>(&[1; 8], &w, &st, &mut s, &mut [0; 2]), e);
+    assert_eq!(bsq_runtime::dense_bits::<3>(&[1; 8], &w, &st, &mut s, &mut [0; 2]), Ok(()));
+    let shape = Conv2dShape {
+        in_h: 1,
+        in_w: 1,
+        in_c: 8,
+        out_c: 2,
+        k_h: 1,
+        k_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+        pad_top: 0,
+        pad_left: 0,
+        pad_bottom: 0,
+        pad_right: 0,
+    };
+    assert_eq!(bsq_runtime::conv2d_bits::<2>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), e);
+    assert_eq!(bsq_runtime::conv2d_bits::<3>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), Ok(()));
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> Option<(usize, u8, u8)> {
@@ -161,6 +241,9 @@ proptest! {
         prop_assert!(first_diff(&r, &f).is_none(), "first difference (index, reference, fast): {:?}", first_diff(&r, &f));
         let mut d = vec![0xA5u8; rows];
         prop_assert_eq!(bsq_runtime::dense_dsp(&input, &w, &stage, &mut scratch, &mut d), Ok(()));
+        let mut b = vec![0xA5u8; rows];
+        prop_assert_eq!(dense_bits(bits, &input, &w, &stage, &mut scratch, &mut b), Ok(()));
+        prop_assert_eq!(&b, &f, "dense_bits differs from dense");
         prop_assert!(first_diff(&r, &d).is_none(), "first difference (index, reference, DSP): {:?}", first_diff(&r, &d));
     }
 

@@ -239,16 +239,20 @@ pub fn emit(m: &Compiled, source: &str) -> String {
             }
         };
         match &op.kind {
-            Kind::Conv { .. } => {
+            // The per-width kernels: the firmware links the weight decoders of the widths the model uses only.
+            Kind::Conv { bits, .. } => {
                 single_io(&mut o);
                 let _ = writeln!(
                     o,
-                    "        rt::conv2d(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
+                    "        rt::conv2d_bits::<{bits}>(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
                 );
             }
-            Kind::Dense { .. } => {
+            Kind::Dense { bits, .. } => {
                 single_io(&mut o);
-                let _ = writeln!(o, "        rt::dense(x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;");
+                let _ = writeln!(
+                    o,
+                    "        rt::dense_bits::<{bits}>(x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
+                );
             }
             Kind::Fill { .. } => {
                 let _ = writeln!(

@@ -19,7 +19,7 @@
 //! Accumulation is wrapping `i32`, as in the reference; since wrapping addition is associative and
 //! commutative, the different summation order gives the same bits.
 
-use super::decode::{decode_row, decode_row_pair};
+use super::decode::{Decoders, decoders};
 use super::{Finish, scratch_len};
 use crate::dsp::{dot2_groups, dot2_window, pair_word, smlad, uxtb16, uxtb16_ror8};
 use crate::reference::{check_len, check_weights};
@@ -60,7 +60,24 @@ pub fn conv2d(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    conv2d_with(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp))
+    conv2d_with(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp), decoders(weights.bits()))
+}
+
+/// [`conv2d`] for `BITS`-bit weights only (0..=8): the same bytes, but only this width's weight decoder
+/// is linked into the firmware. Generated model code calls it, so a model's firmware carries the decoders
+/// of the widths it uses and no others. [`Error::Shape`] if `weights` have another width.
+pub fn conv2d_bits<const BITS: u8>(
+    shape: &Conv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    if weights.bits() != BITS {
+        return Err(Error::Shape { what: "weight width differs from the kernel's" });
+    }
+    conv2d_with(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp), decoders(BITS))
 }
 
 /// The DSP-instruction convolution; contract of [`crate::reference::conv2d`], same scratch as [`conv2d`].
@@ -77,9 +94,10 @@ pub fn conv2d_dsp(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    conv2d_with(shape, input, weights, stage, scratch, output, true)
+    conv2d_with(shape, input, weights, stage, scratch, output, true, decoders(weights.bits()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn conv2d_with(
     shape: &Conv2dShape,
     input: &[u8],
@@ -88,6 +106,7 @@ fn conv2d_with(
     scratch: &mut [i16],
     output: &mut [u8],
     dsp: bool,
+    dec: Decoders,
 ) -> Result<(), Error> {
     let (in_len, out_len, row_len) = shape.lens()?;
     let (oh, ow) = shape.out_hw()?;
@@ -136,14 +155,14 @@ fn conv2d_with(
             // leaves room for the one-element shift.
             let off = (scratch.as_ptr() as usize / 2) % 2;
             let ws = &mut scratch[off..off + 2 * row_len];
-            decode_row_pair(weights, o, ws);
+            (dec.pair)(weights, o, ws);
             to_dsp_pairs(ws);
             channels_dsp2(&g, ws, input, fin, o, output);
             o += 2;
             continue;
         }
         let ws = &mut scratch[..2 * row_len];
-        decode_row_pair(weights, o, ws);
+        (dec.pair)(weights, o, ws);
         if run_full >= MIN_SWAR_RUN && swar_chunk(weights.bits(), x_max as u32) >= run_full {
             to_swar_pairs(ws);
             channels::<2, true, false>(&g, ws, input, fin, o, output);
@@ -154,7 +173,7 @@ fn conv2d_with(
     }
     if o < g.out_c {
         let ws = &mut scratch[..row_len];
-        decode_row(weights, o, ws);
+        (dec.one)(weights, o, ws);
         if dsp {
             to_dsp_single(ws);
             channels::<1, false, true>(&g, ws, input, [Finish::new(stage, o)], o, output);

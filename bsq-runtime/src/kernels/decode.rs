@@ -105,11 +105,42 @@ pub(crate) fn decode_row(w: &PackedWeights<'_>, r: usize, out: &mut [i16]) {
     decode_s::<1, 0>(w.bits(), w.row_data(r), &mut out[..n]);
 }
 
-/// Decodes rows `r` and `r+1` of `w` interleaved into `out[..2·w.row_len()]`: `out[2k]` is weight `k` of
-/// row `r`, `out[2k+1]` weight `k` of row `r+1`.
-pub(crate) fn decode_row_pair(w: &PackedWeights<'_>, r: usize, out: &mut [i16]) {
-    let n = w.row_len();
-    let out = &mut out[..2 * n];
-    decode_s::<2, 0>(w.bits(), w.row_data(r), out);
-    decode_s::<2, 1>(w.bits(), w.row_data(r + 1), out);
+/// A row decoder: row `r` of the weights into `out` (see [`decode_row`] and [`decode_row_pair`]).
+pub(crate) type Decoder = fn(&PackedWeights<'_>, usize, &mut [i16]);
+
+/// Decoders of one width: `(one row, two rows interleaved)`.
+#[derive(Clone, Copy)]
+pub(crate) struct Decoders {
+    pub(crate) one: Decoder,
+    pub(crate) pair: Decoder,
+}
+
+/// The decoders of `bits`-bit weights (0 and out-of-range widths decode as zeros, like `get`). With a
+/// constant `bits` (the per-width kernels [`crate::conv2d_bits`]) only that width's decoders are linked.
+#[inline(always)]
+pub(crate) fn decoders(bits: u8) -> Decoders {
+    fn one<const W: usize>(w: &PackedWeights<'_>, r: usize, out: &mut [i16]) {
+        let n = w.row_len().min(out.len());
+        decode_w::<W, 1, 0>(w.row_data(r), &mut out[..n]);
+    }
+    fn pair<const W: usize>(w: &PackedWeights<'_>, r: usize, out: &mut [i16]) {
+        let n = (2 * w.row_len()).min(out.len());
+        let out = &mut out[..n];
+        decode_w::<W, 2, 0>(w.row_data(r), out);
+        decode_w::<W, 2, 1>(w.row_data(r + 1), out);
+    }
+    fn zero(_: &PackedWeights<'_>, _: usize, out: &mut [i16]) {
+        out.fill(0);
+    }
+    match bits {
+        1 => Decoders { one: one::<2>, pair: pair::<2> },
+        2 => Decoders { one: one::<3>, pair: pair::<3> },
+        3 => Decoders { one: one::<4>, pair: pair::<4> },
+        4 => Decoders { one: one::<5>, pair: pair::<5> },
+        5 => Decoders { one: one::<6>, pair: pair::<6> },
+        6 => Decoders { one: one::<7>, pair: pair::<7> },
+        7 => Decoders { one: one::<8>, pair: pair::<8> },
+        8 => Decoders { one: one::<9>, pair: pair::<9> },
+        _ => Decoders { one: zero, pair: zero },
+    }
 }

@@ -20,9 +20,28 @@ pub fn dense(
     output: &mut [u8],
 ) -> Result<(), Error> {
     if cfg!(bsq_dsp) {
-        dense_dsp(input, weights, stage, scratch, output)
+        dsp_with(input, weights, stage, scratch, output, weights.bits())
     } else {
-        dense_portable(input, weights, stage, scratch, output)
+        portable_with(input, weights, stage, output, scratch.len(), weights.bits())
+    }
+}
+
+/// [`dense`] for `BITS`-bit weights only (0..=8): the same bytes, but only this width's kernel is linked
+/// into the firmware (generated model code calls it). [`Error::Shape`] if `weights` have another width.
+pub fn dense_bits<const BITS: u8>(
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    if weights.bits() != BITS {
+        return Err(Error::Shape { what: "weight width differs from the kernel's" });
+    }
+    if cfg!(bsq_dsp) {
+        dsp_with(input, weights, stage, scratch, output, BITS)
+    } else {
+        portable_with(input, weights, stage, output, scratch.len(), BITS)
     }
 }
 
@@ -38,6 +57,19 @@ pub fn dense_dsp(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
+    dsp_with(input, weights, stage, scratch, output, weights.bits())
+}
+
+/// [`dense_dsp`] with the weight width as an argument (a constant in [`dense_bits`]).
+#[inline(always)]
+fn dsp_with(
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+    bits: u8,
+) -> Result<(), Error> {
     check_len("dense input", weights.row_len(), input.len())?;
     check_len("dense output", weights.rows(), output.len())?;
     stage.check(output.len())?;
@@ -46,7 +78,7 @@ pub fn dense_dsp(
         return Err(Error::Length { what: "dense scratch", expected: need, got: scratch.len() });
     }
     let xs = &mut scratch[..input.len()];
-    if weights.bits() == 7 {
+    if bits == 7 {
         // 8-bit fields: `SXTB16` pairs weights (0, 2) and (1, 3) of each 4, so the activations go in that
         // order within each whole group of 8 (the tail, decoded field by field, stays in order).
         let whole = input.len() / 8 * 8;
@@ -62,7 +94,7 @@ pub fn dense_dsp(
         }
     }
     let xs = &scratch[..input.len()];
-    match weights.bits() {
+    match bits {
         1 => dense_dsp_w::<2>(xs, weights, stage, output),
         2 => dense_dsp_w::<3>(xs, weights, stage, output),
         3 => dense_dsp_w::<4>(xs, weights, stage, output),
@@ -148,22 +180,25 @@ fn dense_dsp_w<const W: usize>(xs: &[i16], weights: &PackedWeights<'_>, stage: &
     }
 }
 
-/// The portable fully connected layer (see [`dense`]).
-fn dense_portable(
+/// The portable fully connected layer (see [`dense`]), for `bits`-bit weights (a constant in
+/// [`dense_bits`]); `scratch` elements are counted, not used.
+#[inline(always)]
+fn portable_with(
     input: &[u8],
     weights: &PackedWeights<'_>,
     stage: &OutputStage<'_>,
-    scratch: &mut [i16],
     output: &mut [u8],
+    scratch: usize,
+    bits: u8,
 ) -> Result<(), Error> {
     check_len("dense input", weights.row_len(), input.len())?;
     check_len("dense output", weights.rows(), output.len())?;
     stage.check(output.len())?;
     let need = scratch_len(weights.row_len());
-    if scratch.len() < need {
-        return Err(Error::Length { what: "dense scratch", expected: need, got: scratch.len() });
+    if scratch < need {
+        return Err(Error::Length { what: "dense scratch", expected: need, got: scratch });
     }
-    match weights.bits() {
+    match bits {
         1 => dense_w::<2>(input, weights, stage, output),
         2 => dense_w::<3>(input, weights, stage, output),
         3 => dense_w::<4>(input, weights, stage, output),

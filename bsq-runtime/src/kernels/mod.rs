@@ -16,8 +16,8 @@ mod decode;
 mod dense;
 
 pub use crate::reference::{AddInput, add, argmax, avg_pool, div_round, global_avg_pool, max_pool};
-pub use conv::{conv2d, conv2d_dsp};
-pub use dense::{dense, dense_dsp};
+pub use conv::{conv2d, conv2d_bits, conv2d_dsp};
+pub use dense::{dense, dense_bits, dense_dsp};
 
 use crate::requant::{
     MAX_SHIFT, MIN_SHIFT, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, saturating_shl, store,
