@@ -79,6 +79,110 @@ pub(crate) fn uxtb16_ror8(x: u32) -> u32 {
     }
 }
 
+/// Every channel pair against one window: for pair `p` (weights `w[p·groups..][..groups]`, the layout of
+/// [`dot2_groups`]) writes `Σ` of channel `2p` to `out[2p]` and of channel `2p+1` to `out[2p+1]`, over the
+/// groups of `x`, for the `out.len() / 2` pairs; nothing when the weights hold fewer pairs (the kernels
+/// never ask for that).
+///
+/// On DSP cores one assembly loop over the pairs and groups: per two groups 18 instructions as in
+/// `dot2_groups`, per pair 14 (reload of the window start and counts, the odd group test, zeroed sums, one
+/// `strd` of the two sums, the end test) — the whole per-pixel work of the gathered-window convolution.
+#[inline(always)]
+pub(crate) fn dot2_pairs(w: &[[i16; 8]], x: &[[u8; 4]], out: &mut [i32]) {
+    let groups = x.len();
+    // No division (a `UDIV` per pixel): all pairs when the weights hold them, else none.
+    let pairs = out.len() / 2;
+    let pairs = if pairs.checked_mul(groups).is_some_and(|n| n <= w.len()) { pairs } else { 0 };
+    #[cfg(bsq_dsp)]
+    if (w.as_ptr() as usize).is_multiple_of(4) && (out.as_ptr() as usize).is_multiple_of(4) && pairs > 0 && groups > 0 {
+        let pw = w.as_ptr();
+        // Window start, pair count of groups, the odd-group flag, where the next sums go, end of the weights.
+        let mut params: [usize; 5] = [
+            x.as_ptr() as usize,
+            groups / 2,
+            groups % 2,
+            out.as_mut_ptr() as usize,
+            pw.wrapping_add(pairs * groups) as usize,
+        ];
+        let p = params.as_mut_ptr();
+        // SAFETY: reads `pairs · groups` weight groups from `pw` (16 bytes each, 4-byte aligned for `ldm`,
+        // checked; `pairs · groups ≤ w.len()`), for each pair the `4·groups` bytes of `x`, and `params`;
+        // writes two `i32` per pair at `out` (4-byte aligned for `strd`, checked; `2·pairs ≤ out.len()`) and
+        // the output pointer in `params` (a live local array). `pairs ≥ 1`; the group loop runs `groups / 2`
+        // times (skipped when 0) plus one odd group when `groups` is odd. No stack; the flags and every
+        // written register are declared.
+        unsafe {
+            core::arch::asm!(
+                "4:",
+                "ldr {pa}, [{p}]",
+                "ldr {cnt}, [{p}, #4]",
+                "movs {t0}, #0",
+                "movs {t1}, #0",
+                "cmp {cnt}, #0",
+                "beq 2f",
+                "1:",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "subs {cnt}, {cnt}, #1",
+                "bne 1b",
+                "2:",
+                "ldr {cnt}, [{p}, #8]",
+                "cmp {cnt}, #0",
+                "beq 3f",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "3:",
+                "ldr {x}, [{p}, #12]",
+                "strd {t0}, {t1}, [{x}], #8",
+                "str {x}, [{p}, #12]",
+                "ldr {x}, [{p}, #16]",
+                "cmp {pw}, {x}",
+                "blo 4b",
+                pw = inout(reg) pw => _,
+                p = in(reg) p,
+                pa = out(reg) _,
+                cnt = out(reg) _,
+                t0 = out(reg) _,
+                t1 = out(reg) _,
+                x = out(reg) _,
+                e = out(reg) _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                options(nostack)
+            );
+        }
+        let _ = params;
+        return;
+    }
+    for (p, o) in out.chunks_exact_mut(2).take(pairs).enumerate() {
+        let [t0, t1] = dot2_groups(&w[p * groups..(p + 1) * groups], x, [0, 0]);
+        o[0] = t0;
+        o[1] = t1;
+    }
+}
+
 /// `SXTB16 x`: bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
 #[inline(always)]
 pub(crate) fn sxtb16(x: u32) -> u32 {
@@ -223,8 +327,8 @@ pub(crate) fn dot2_groups(w: &[[i16; 8]], a: &[[u8; 4]], acc: [i32; 2]) -> [i32;
 
 /// Two channels × one whole window: `rows` window rows of `gpr` groups each (see [`dot2_groups`]); row `r`'s
 /// activations are `a[r·stride..][..4·gpr]`, its weights `w[r·gpr..][..gpr]`. The result equals
-/// `dot2_groups` row by row; when a row or the weights would run past their slice, nothing is added for
-/// that row and the rows after it (the kernels never ask for that).
+/// `dot2_groups` row by row; when a row or the weights would run past their slice, nothing is added at all
+/// (the kernels never ask for that).
 ///
 /// On DSP cores one assembly loop over the rows and groups (the per-pixel work of the interior of a
 /// convolution): per group 8 instructions as in `dot2_groups`, per two groups one `subs` + `bne` when `gpr`
@@ -232,11 +336,16 @@ pub(crate) fn dot2_groups(w: &[[i16; 8]], a: &[[u8; 4]], acc: [i32; 2]) -> [i32;
 /// `blo`).
 #[inline(always)]
 pub(crate) fn dot2_window(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride: usize, acc: [i32; 2]) -> [i32; 2] {
-    // Rows that lie entirely inside both slices.
+    // Every row must lie inside both slices (checked with multiplications: a division per call would cost
+    // a `UDIV` per output pixel); otherwise no row is added.
     let row_bytes = gpr * 4;
-    let fit_w = w.len().checked_div(gpr).unwrap_or(0);
-    let fit_a = if a.len() >= row_bytes && stride > 0 { (a.len() - row_bytes) / stride + 1 } else { 0 };
-    let rows = rows.min(fit_w).min(fit_a);
+    let fits = rows
+        .checked_mul(gpr)
+        .is_some_and(|n| n <= w.len())
+        .then(|| rows.checked_sub(1)?.checked_mul(stride)?.checked_add(row_bytes))
+        .flatten()
+        .is_some_and(|end| end <= a.len());
+    let rows = if fits { rows } else { 0 };
     #[cfg(bsq_dsp)]
     if (w.as_ptr() as usize).is_multiple_of(4) && rows > 0 && gpr > 0 && stride >= row_bytes {
         let [mut t0, mut t1] = acc;
@@ -248,7 +357,7 @@ pub(crate) fn dot2_window(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, str
             [if even { gpr / 2 } else { gpr }, stride - row_bytes, pw.wrapping_add(rows * gpr) as usize];
         let p = params.as_ptr();
         // SAFETY: reads `rows · gpr` groups of weights (16 bytes each, from `pw`, 4-byte aligned for `ldm` as
-        // checked above) — `rows ≤ w.len() / gpr` — and, for each row `r < rows`, the 4·gpr activation bytes
+        // checked above) — `rows · gpr ≤ w.len()` — and, for each row `r < rows`, the 4·gpr activation bytes
         // at `pa + r·stride` — inside `a` since `(rows − 1)·stride + 4·gpr ≤ a.len()` — and the three words of
         // `params`. `rows ≥ 1` and the per-row count ≥ 1, so each loop runs at least once and the row loop
         // ends when `pw` reaches the end of the weights. No stack; the flags and every written register are

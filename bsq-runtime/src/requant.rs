@@ -171,7 +171,8 @@ impl<'a> OutputStage<'a> {
     #[inline(always)]
     pub fn finish(&self, c: usize, acc: i32) -> u8 {
         let v = self.requant_for(c).apply_biased(acc, self.bias_for(c));
-        store(v.clamp(self.min, self.max))
+        // `max` then `min`: `clamp` would panic on an empty range (which `check` refuses).
+        store(v.max(self.min).min(self.max))
     }
 }
 

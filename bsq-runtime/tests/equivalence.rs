@@ -118,7 +118,9 @@ fn run_conv(c: &ConvCase) -> Outcome {
     let fr = bsq_runtime::conv2d(&c.shape, &c.input, &w, &stage, &mut scratch, &mut f);
     // The DSP kernel (portable instruction models on the host, the real instructions on the QEMU suites).
     let mut d = vec![0xA5u8; out_len];
-    let dr = bsq_runtime::conv2d_dsp(&c.shape, &c.input, &w, &stage, &mut scratch, &mut d);
+    // With the scratch generated code allocates (the gathered-window path where it applies).
+    let mut big = vec![0x5A5Ai16; bsq_runtime::conv_scratch_len(&c.shape)];
+    let dr = bsq_runtime::conv2d_dsp(&c.shape, &c.input, &w, &stage, &mut big, &mut d);
     // The per-width kernel must give the fast kernel's bytes.
     let mut b = vec![0xA5u8; out_len];
     let br = conv_bits(c.bits, &c.shape, &c.input, &w, &stage, &mut scratch, &mut b);

@@ -163,7 +163,7 @@ impl Op {
     /// Scratch (`i16` elements) the op needs.
     pub fn scratch_len(&self) -> usize {
         match &self.kind {
-            Kind::Conv { shape, .. } => bsq_runtime::scratch_len(shape.row_len()),
+            Kind::Conv { shape, .. } => bsq_runtime::conv_scratch_len(shape),
             Kind::Dense { in_len, .. } => bsq_runtime::scratch_len(*in_len),
             _ => 0,
         }

@@ -21,7 +21,7 @@
 
 use super::decode::{Decoders, decoders};
 use super::{Finish, scratch_len};
-use crate::dsp::{dot2_groups, dot2_window, pair_word, smlad, uxtb16, uxtb16_ror8};
+use crate::dsp::{dot2_groups, dot2_pairs, dot2_window, pair_word, smlad, uxtb16, uxtb16_ror8};
 use crate::reference::{check_len, check_weights};
 use crate::{Conv2dShape, Error, OutputStage, PackedWeights};
 use core::hint::black_box;
@@ -82,9 +82,10 @@ pub fn conv2d_bits<const BITS: u8>(
 
 /// The DSP-instruction convolution; contract of [`crate::reference::conv2d`], same scratch as [`conv2d`].
 /// When `in_c` is a multiple of 4 (every window row, and every clipped border run, is then whole groups of
-/// 4 input channels) the decoded weights are reordered for `SMLAD` and each group of 4 activations is one
-/// word load and two `UXTB16`s: 16 multiply-accumulates (2 channels × 2 pixels × 4) in 8 `SMLAD`s. Other
-/// layers take the portable path. On cores without the DSP extension it runs with portable models of the
+/// 4 input channels) the decoded weights of two channels are reordered for `SMLAD`, and each pixel's
+/// window is one assembly loop ([`crate::dsp`]): per group of 4 activations one word load, two `UXTB16`,
+/// one `LDM` of 4 weight words and 4 `SMLAD`s (8 multiply-accumulates). Other layers take the portable
+/// path. On cores without the DSP extension it runs with portable models of the
 /// instructions (same bytes, slower): that is how the host tests check it.
 pub fn conv2d_dsp(
     shape: &Conv2dShape,
@@ -146,6 +147,13 @@ fn conv2d_with(
     // Largest activation: bounds the partial sums of the packed (SWAR) path below.
     let run_full = g.k_w * g.in_c;
     let x_max = if g.out_c >= 2 && run_full >= MIN_SWAR_RUN { input.iter().copied().max().unwrap_or(0) } else { 0 };
+    if dsp && !g.in_c.is_multiple_of(4) {
+        let gw = gathered_len(shape);
+        if gw > 0 && scratch.len() >= gw {
+            gathered(&g, row_len, weights, dec, stage, scratch, input, output);
+            return Ok(());
+        }
+    }
     let dsp = dsp && g.in_c.is_multiple_of(4);
     let mut o = 0;
     while o + 2 <= g.out_c {
@@ -484,6 +492,154 @@ fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, 
                 *y1 = fin[1].apply(acc[1]);
             }
         }
+    }
+}
+
+// The gathered-window path (DSP cores, `in_c` not a multiple of 4: first layers such as 5×5×1 or 3×3×3).
+// Window rows are then too short and misaligned for the per-row loop, so each output pixel's whole window
+// (`row_len` bytes, zero-padded to whole groups of 4, zeros where it hangs over the padding) is gathered
+// once into a stack buffer, and every channel pair's weights — all decoded once into the scratch, each
+// pair padded to the same whole groups — runs against it in one assembly loop ([`dot2_groups`]).
+
+/// Largest gathered window, bytes (the stack buffer).
+const GATHER_MAX: usize = 256;
+/// Largest scratch the gathered path may ask for, `i16` elements (16 KiB).
+const GATHER_MAX_SCRATCH: usize = 8192;
+
+/// Scratch (`i16` elements) that lets [`conv2d`] take the gathered-window path for `shape` on DSP cores,
+/// or 0 when that path does not apply (`in_c` a multiple of 4, a window above 256 elements, more than 32
+/// output channels, or more than 8192 elements of decoded weights).
+const fn gathered_len(shape: &Conv2dShape) -> usize {
+    if shape.in_c.is_multiple_of(4) {
+        return 0;
+    }
+    let row_len = shape.k_h.saturating_mul(shape.k_w).saturating_mul(shape.in_c);
+    let groups = row_len.div_ceil(4);
+    if groups > GATHER_MAX / 4 {
+        return 0;
+    }
+    let need = shape.out_c.div_ceil(2).saturating_mul(8 * groups).saturating_add(2);
+    if need > GATHER_MAX_SCRATCH || shape.out_c > FIN_CACHE { 0 } else { need }
+}
+
+/// Scratch (`i16` elements) for [`conv2d`] on `shape`: [`scratch_len`]`(row_len)`, or more where the
+/// gathered-window path applies (first layers with 1 or 3 input channels on DSP cores: every channel's
+/// decoded weights at once, at most 8192 elements). [`conv2d`] works with [`scratch_len`] and takes the
+/// faster path when the scratch is this large; generated code allocates this.
+pub const fn conv_scratch_len(shape: &Conv2dShape) -> usize {
+    let row_len = shape.k_h.saturating_mul(shape.k_w).saturating_mul(shape.in_c);
+    let base = scratch_len(row_len);
+    let gw = gathered_len(shape);
+    if gw > base { gw } else { base }
+}
+
+/// All outputs on the gathered-window path (see above); `scratch` holds at least [`gathered_len`].
+#[allow(clippy::too_many_arguments)]
+fn gathered(
+    g: &Geo,
+    row_len: usize,
+    weights: &PackedWeights<'_>,
+    dec: Decoders,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    input: &[u8],
+    output: &mut [u8],
+) {
+    let groups = row_len.div_ceil(4);
+    let pairs = g.out_c.div_ceil(2);
+    let off = (scratch.as_ptr() as usize / 2) % 2;
+    let Some(ws) = scratch.get_mut(off..off + pairs * 8 * groups) else { return };
+    for (p, region) in ws.chunks_exact_mut(8 * groups).enumerate() {
+        region.fill(0);
+        // Row 2p + 1 past the last channel decodes as zeros.
+        (dec.pair)(weights, 2 * p, &mut region[..2 * row_len]);
+        to_dsp_pairs(region);
+    }
+    let (wg, _) = ws.as_chunks::<8>();
+    let mut win = [0u8; GATHER_MAX];
+    // The output stages, loaded once (`gathered_len` admits at most `FIN_CACHE` channels).
+    let mut fins = [Finish::ZERO; FIN_CACHE];
+    for (c, f) in fins.iter_mut().enumerate().take(g.out_c) {
+        *f = Finish::new(stage, c);
+    }
+    let fins = &fins[..g.out_c.min(FIN_CACHE)];
+    // The sums of one pixel, all channels (and a zero for the padding channel of an odd count).
+    let mut sums = [0i32; FIN_CACHE + 1];
+    let run_full = g.k_w * g.in_c;
+    let row_stride = g.in_w * g.in_c;
+    for y in 0..g.oh {
+        let top = y * g.sh;
+        let rows_ok = top >= g.pad_top && top + g.k_h <= g.pad_top + g.in_h;
+        for x in 0..g.ow {
+            let left = x * g.sw;
+            let j0 = g.pad_left.saturating_sub(left);
+            let j1 = g.k_w.min((g.in_w + g.pad_left).saturating_sub(left));
+            if rows_ok && j0 == 0 && j1 == g.k_w {
+                // Interior: k_h whole rows, nothing to zero.
+                let mut src = ((top - g.pad_top) * g.in_w + left - g.pad_left) * g.in_c;
+                for i in 0..g.k_h {
+                    let at = i * run_full;
+                    // Rows of at most 8 bytes: two word copies, running over into the next row (which is
+                    // copied after) or into the padding of the last group (whose weights are 0).
+                    if let (true, Some(s), Some(d)) = (
+                        run_full <= 8,
+                        input.get(src..src + 8).and_then(|s| <&[u8; 8]>::try_from(s).ok()),
+                        win.get_mut(at..at + 8).and_then(|d| <&mut [u8; 8]>::try_from(d).ok()),
+                    ) {
+                        *d = *s;
+                    } else if let (Some(s), Some(d)) = (input.get(src..src + run_full), win.get_mut(at..at + run_full))
+                    {
+                        copy_bytes(d, s);
+                    }
+                    src += row_stride;
+                }
+            } else {
+                for i in 0..g.k_h {
+                    let Some(dst) = win.get_mut(i * run_full..(i + 1) * run_full) else { break };
+                    let iy = (top + i).wrapping_sub(g.pad_top);
+                    if top + i < g.pad_top || iy >= g.in_h || j0 >= j1 {
+                        dst.fill(0);
+                        continue;
+                    }
+                    let (a, b) = (j0 * g.in_c, j1 * g.in_c);
+                    let src = (iy * g.in_w + left + j0 - g.pad_left) * g.in_c;
+                    dst[..a].fill(0);
+                    dst[b..].fill(0);
+                    if let Some(s) = input.get(src..src + (b - a)) {
+                        copy_bytes(&mut dst[a..b], s);
+                    }
+                }
+            }
+            let (wx, _) = win[..4 * groups].as_chunks::<4>();
+            if let (Some(w), Some(t)) = (wg.get(..pairs * groups), sums.get_mut(..2 * pairs)) {
+                dot2_pairs(w, wx, t);
+            }
+            let px = (y * g.ow + x) * g.out_c;
+            let Some(outs) = output.get_mut(px..px + g.out_c) else { return };
+            for ((o, f), &t) in outs.iter_mut().zip(fins).zip(sums.iter()) {
+                *o = f.apply(t);
+            }
+        }
+    }
+}
+
+/// Output stages the gathered path keeps loaded (on the stack, 24 bytes each).
+const FIN_CACHE: usize = 32;
+
+/// Copies `src` into `dst` (the shorter length) a word at a time: the runs are a few bytes long, and
+/// `copy_from_slice` would call `memcpy` for each.
+#[inline(always)]
+fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    let (d4, dt) = dst[..n].as_chunks_mut::<4>();
+    let (s4, st) = src[..n].as_chunks::<4>();
+    for (d, s) in d4.iter_mut().zip(s4) {
+        *d = *s;
+        black_box(());
+    }
+    for (d, s) in dt.iter_mut().zip(st) {
+        *d = *s;
+        black_box(());
     }
 }
 
