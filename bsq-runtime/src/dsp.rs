@@ -177,7 +177,7 @@ pub(crate) fn dot2_pairs(w: &[[i16; 8]], x: &[[u8; 4]], out: &mut [i32]) {
         return;
     }
     for (p, o) in out.chunks_exact_mut(2).take(pairs).enumerate() {
-        let [t0, t1] = dot2_groups(&w[p * groups..(p + 1) * groups], x, [0, 0]);
+        let [t0, t1] = dot2_groups(w.get(p * groups..(p + 1) * groups).unwrap_or(&[]), x, [0, 0]);
         o[0] = t0;
         o[1] = t1;
     }

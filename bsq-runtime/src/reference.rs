@@ -94,14 +94,14 @@ pub fn max_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]
                 let mut best = i32::MIN;
                 for i in 0..shape.k_h {
                     for j in 0..shape.k_w {
-                        let v = load(
-                            input[((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c],
-                            signed,
-                        );
-                        best = best.max(v);
+                        let k = ((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c;
+                        // `get`: every index is inside (checked lengths); no panic path in the firmware.
+                        best = best.max(load(input.get(k).copied().unwrap_or(0), signed));
                     }
                 }
-                output[(y * ow + x) * shape.c + c] = best as u8;
+                if let Some(o) = output.get_mut((y * ow + x) * shape.c + c) {
+                    *o = best as u8;
+                }
             }
         }
     }
@@ -111,7 +111,9 @@ pub fn max_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]
 /// `round(sum / n)`, ties away from zero (`n > 0`).
 #[inline(always)]
 pub fn div_round(sum: i32, n: i32) -> i32 {
-    if sum >= 0 { (sum + n / 2) / n } else { -((-sum + n / 2) / n) }
+    // `checked_div`: `n = 0` (which no caller passes) gives 0 instead of a panic path.
+    let q = |s: i32| (s + n / 2).checked_div(n).unwrap_or(0);
+    if sum >= 0 { q(sum) } else { -q(-sum) }
 }
 
 /// Average pooling (no padding): `round(Σ window / (k_h·k_w))`, ties away from zero. Input and output share
@@ -127,13 +129,13 @@ pub fn avg_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]
                 let mut sum = 0i32;
                 for i in 0..shape.k_h {
                     for j in 0..shape.k_w {
-                        sum += load(
-                            input[((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c],
-                            signed,
-                        );
+                        let k = ((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c;
+                        sum += load(input.get(k).copied().unwrap_or(0), signed);
                     }
                 }
-                output[(y * ow + x) * shape.c + c] = div_round(sum, n) as u8;
+                if let Some(o) = output.get_mut((y * ow + x) * shape.c + c) {
+                    *o = div_round(sum, n) as u8;
+                }
             }
         }
     }
@@ -185,10 +187,10 @@ pub fn argmax(data: &[u8], signed: bool) -> Result<usize, Error> {
     if data.is_empty() {
         return Err(Error::Shape { what: "argmax of an empty tensor" });
     }
-    let mut best = 0;
-    for i in 1..data.len() {
-        if load(data[i], signed) > load(data[best], signed) {
-            best = i;
+    let (mut best, mut top) = (0, load(data[0], signed));
+    for (i, &v) in data.iter().enumerate().skip(1) {
+        if load(v, signed) > top {
+            (best, top) = (i, load(v, signed));
         }
     }
     Ok(best)

@@ -121,15 +121,51 @@ fn run_conv(c: &ConvCase) -> Outcome {
     // With the scratch generated code allocates (the gathered-window path where it applies).
     let mut big = vec![0x5A5Ai16; bsq_runtime::conv_scratch_len(&c.shape)];
     let dr = bsq_runtime::conv2d_dsp(&c.shape, &c.input, &w, &stage, &mut big, &mut d);
-    // The per-width kernel must give the fast kernel's bytes.
+    // Every per-width, per-path kernel gives the fast kernel's bytes where its path fits the shape, and
+    // refuses the shape otherwise.
+    use bsq_runtime::path::{DSP, GATHERED, PORTABLE};
+    for p in [PORTABLE, DSP, GATHERED] {
+        let mut b = vec![0xA5u8; out_len];
+        let mut big = vec![0x5A5Ai16; bsq_runtime::conv_scratch_len(&c.shape)];
+        let run = match p {
+            PORTABLE => conv_bits::<PORTABLE>,
+            DSP => conv_bits::<DSP>,
+            _ => conv_bits::<GATHERED>,
+        };
+        let br = run(c.bits, &c.shape, &c.input, &w, &stage, &mut big, &mut b);
+        let fits = match p {
+            PORTABLE => true,
+            DSP => c.shape.in_c.is_multiple_of(4),
+            // The documented rule: in_c not a multiple of 4, a window of at most 256 elements, at most 32
+            // output channels, at most 8192 decoded weights (whole groups of 4, channel count rounded up).
+            _ => {
+                let groups = c.shape.row_len().div_ceil(4);
+                !c.shape.in_c.is_multiple_of(4)
+                    && groups * 4 <= 256
+                    && c.shape.out_c <= 32
+                    && c.shape.out_c.div_ceil(2) * 8 * groups + 2 <= 8192
+            }
+        };
+        if fits {
+            assert_eq!((br, &b), (fr, &f), "conv2d_bits::<{}, {p}> differs from conv2d", c.bits);
+        } else {
+            assert_eq!(br, Err(Error::Shape { what: "kernel path does not fit the shape" }), "path {p}");
+        }
+    }
+    // What generated code calls: the path `conv_path` chooses, with `conv_scratch_len`.
     let mut b = vec![0xA5u8; out_len];
-    let br = conv_bits(c.bits, &c.shape, &c.input, &w, &stage, &mut scratch, &mut b);
-    assert_eq!((br, &b), (fr, &f), "conv2d_bits differs from conv2d");
+    let mut big = vec![0x5A5Ai16; bsq_runtime::conv_scratch_len(&c.shape)];
+    let auto = match bsq_runtime::conv_path(&c.shape) {
+        PORTABLE => conv_bits::<PORTABLE>,
+        DSP => conv_bits::<DSP>,
+        _ => conv_bits::<GATHERED>,
+    };
+    assert_eq!((auto(c.bits, &c.shape, &c.input, &w, &stage, &mut big, &mut b), &b), (fr, &f));
     (rr, r, fr, f, dr, d)
 }
 
-/// `conv2d_bits::<bits>` (what generated code calls).
-fn conv_bits(
+/// `conv2d_bits::<bits, P>` (what generated code calls, with `P = conv_path(shape)`).
+fn conv_bits<const P: u8>(
     bits: u8,
     shape: &Conv2dShape,
     input: &[u8],
@@ -140,15 +176,15 @@ fn conv_bits(
 ) -> Result<(), Error> {
     use bsq_runtime::conv2d_bits as c;
     match bits {
-        0 => c::<0>(shape, input, w, stage, scratch, out),
-        1 => c::<1>(shape, input, w, stage, scratch, out),
-        2 => c::<2>(shape, input, w, stage, scratch, out),
-        3 => c::<3>(shape, input, w, stage, scratch, out),
-        4 => c::<4>(shape, input, w, stage, scratch, out),
-        5 => c::<5>(shape, input, w, stage, scratch, out),
-        6 => c::<6>(shape, input, w, stage, scratch, out),
-        7 => c::<7>(shape, input, w, stage, scratch, out),
-        _ => c::<8>(shape, input, w, stage, scratch, out),
+        0 => c::<0, P>(shape, input, w, stage, scratch, out),
+        1 => c::<1, P>(shape, input, w, stage, scratch, out),
+        2 => c::<2, P>(shape, input, w, stage, scratch, out),
+        3 => c::<3, P>(shape, input, w, stage, scratch, out),
+        4 => c::<4, P>(shape, input, w, stage, scratch, out),
+        5 => c::<5, P>(shape, input, w, stage, scratch, out),
+        6 => c::<6, P>(shape, input, w, stage, scratch, out),
+        7 => c::<7, P>(shape, input, w, stage, scratch, out),
+        _ => c::<8, P>(shape, input, w, stage, scratch, out),
     }
 }
 
@@ -200,8 +236,13 @@ fn per_width_kernels_refuse_other_widths() {
         pad_bottom: 0,
         pad_right: 0,
     };
-    assert_eq!(bsq_runtime::conv2d_bits::<2>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), e);
-    assert_eq!(bsq_runtime::conv2d_bits::<3>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), Ok(()));
+    use bsq_runtime::path::{DSP, GATHERED, PORTABLE};
+    assert_eq!(bsq_runtime::conv2d_bits::<2, PORTABLE>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), e);
+    assert_eq!(bsq_runtime::conv2d_bits::<3, PORTABLE>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), Ok(()));
+    assert_eq!(bsq_runtime::conv2d_bits::<3, DSP>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), Ok(()));
+    // 8 input channels: no gathered path.
+    let no = Err(Error::Shape { what: "kernel path does not fit the shape" });
+    assert_eq!(bsq_runtime::conv2d_bits::<3, GATHERED>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), no);
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> Option<(usize, u8, u8)> {

@@ -239,12 +239,13 @@ pub fn emit(m: &Compiled, source: &str) -> String {
             }
         };
         match &op.kind {
-            // The per-width kernels: the firmware links the weight decoders of the widths the model uses only.
+            // The per-width (and, for convolutions, per-path) kernels: the firmware links the weight decoders
+            // of the widths the model uses and the kernel paths its layers take, no others.
             Kind::Conv { bits, .. } => {
                 single_io(&mut o);
                 let _ = writeln!(
                     o,
-                    "        rt::conv2d_bits::<{bits}>(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
+                    "        rt::conv2d_bits::<{bits}, {{ rt::conv_path(&{pfx}_SHAPE) }}>(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
                 );
             }
             Kind::Dense { bits, .. } => {

@@ -383,6 +383,20 @@ pub fn fixture(name: &str) -> Option<Artifact> {
             }
             g.finish()
         }
+        // Not in NAMES (not in the QEMU suites): the demo's LeNet (`bsq train --model lenet`) with the
+        // demo's scheme (conv1 8, conv2 6, fc1 2, fc2 8 bits) and random weights, for the size of its
+        // inference code (the probe firmware in `boards/probe`).
+        "lenet" => {
+            let mut g = Gen::new(name, [28, 28, 1], 10);
+            g.conv("conv1", "input", 16, 5, 1, [0, 0, 0, 0], 8, u(4), false);
+            g.pool("pool1", "conv1", 2, true);
+            g.conv("conv2", "pool1", 32, 5, 1, [0, 0, 0, 0], 6, u(4), false);
+            g.pool("pool2", "conv2", 2, true);
+            g.unary("flat", "pool2", false);
+            g.dense("fc1", "flat", 128, 2, u(4));
+            g.dense("fc2", "fc1", 10, 8, s(8));
+            g.finish()
+        }
         _ => return None,
     })
 }

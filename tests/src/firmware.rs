@@ -101,3 +101,65 @@ pub fn default_timeout() -> Duration {
     let secs = std::env::var("BSQ_QEMU_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
     Duration::from_secs(secs)
 }
+
+/// One build of the probe firmware (`boards/probe`: one binary per model whose only code path is the
+/// generated `predict`): a target, and optionally a CPU and the runtime's `dsp` feature (Armv8-M Mainline
+/// with the DSP extension), in its own target directory.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeConfig {
+    /// A short name (`thumbv7em`, `thumbv8m.main+dsp`, …).
+    pub name: &'static str,
+    /// Target triple.
+    pub target: &'static str,
+    /// `-C target-cpu` (with `dsp`), or none.
+    pub cpu: Option<&'static str>,
+}
+
+/// The probe configurations: the four thumb targets, and Armv8-M Mainline with the DSP kernels
+/// (Cortex-M33, as the `mps2-an505` firmware builds it).
+pub const PROBE_CONFIGS: [ProbeConfig; 5] = [
+    ProbeConfig { name: "thumbv6m", target: "thumbv6m-none-eabi", cpu: None },
+    ProbeConfig { name: "thumbv7m", target: "thumbv7m-none-eabi", cpu: None },
+    ProbeConfig { name: "thumbv7em", target: "thumbv7em-none-eabihf", cpu: None },
+    ProbeConfig { name: "thumbv8m.main", target: "thumbv8m.main-none-eabihf", cpu: None },
+    ProbeConfig { name: "thumbv8m.main+dsp", target: "thumbv8m.main-none-eabihf", cpu: Some("cortex-m33") },
+];
+
+/// The models of the probe (its binaries are `probe-<model>`).
+pub const PROBE_MODELS: [&str; 6] = ["mlp", "convnet", "resblock", "zerobit", "widths", "lenet"];
+
+/// Builds every probe binary for `cfg`; returns the directory of the ELF files.
+pub fn build_probe(cfg: &ProbeConfig) -> Result<PathBuf, Error> {
+    let boards = boards_dir();
+    let crate_dir = boards.join("probe");
+    // A CPU flag changes every artifact's fingerprint: such builds get their own target directory.
+    let target_dir = match cfg.cpu {
+        None => boards.join("target"),
+        Some(cpu) => boards.join("target").join(format!("probe-{cpu}")),
+    };
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(&crate_dir)
+        .args(["build", "--release", "--bins", "--target", cfg.target, "--target-dir"])
+        .arg(&target_dir);
+    for v in SCRUB {
+        cmd.env_remove(v);
+    }
+    if let Some(cpu) = cfg.cpu {
+        cmd.args(["--features", "dsp"]).env("CARGO_ENCODED_RUSTFLAGS", format!("-Ctarget-cpu={cpu}"));
+    }
+    cmd.env("CARGO_TERM_COLOR", "never");
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Build(format!("running `{} build` in {}: {e}", cargo(), crate_dir.display())))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+        return Err(Error::Build(format!(
+            "building the probe firmware for {} failed ({}):\n{}",
+            cfg.name,
+            out.status,
+            tail.join("\n")
+        )));
+    }
+    Ok(target_dir.join(cfg.target).join("release"))
+}

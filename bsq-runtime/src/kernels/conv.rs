@@ -21,7 +21,7 @@
 
 use super::decode::{Decoders, decoders};
 use super::{Finish, scratch_len};
-use crate::dsp::{dot2_groups, dot2_pairs, dot2_window, pair_word, smlad, uxtb16, uxtb16_ror8};
+use crate::dsp::{dot2_groups, dot2_pairs, dot2_window};
 use crate::reference::{check_len, check_weights};
 use crate::{Conv2dShape, Error, OutputStage, PackedWeights};
 use core::hint::black_box;
@@ -60,13 +60,47 @@ pub fn conv2d(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    conv2d_with(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp), decoders(weights.bits()))
+    conv2d_with::<AUTO>(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp), decoders(weights.bits()))
 }
 
-/// [`conv2d`] for `BITS`-bit weights only (0..=8): the same bytes, but only this width's weight decoder
-/// is linked into the firmware. Generated model code calls it, so a model's firmware carries the decoders
-/// of the widths it uses and no others. [`Error::Shape`] if `weights` have another width.
-pub fn conv2d_bits<const BITS: u8>(
+/// The kernel paths of the convolution (see [`conv_path`]).
+pub mod path {
+    /// The portable kernel (no DSP instructions).
+    pub const PORTABLE: u8 = 0;
+    /// The DSP kernel for `in_c` a multiple of 4.
+    pub const DSP: u8 = 1;
+    /// The gathered-window DSP kernel (first layers: `in_c` not a multiple of 4), with
+    /// [`conv_scratch_len`](super::conv_scratch_len) of scratch.
+    pub const GATHERED: u8 = 2;
+}
+
+/// Run-time choice of the path (the generic [`conv2d`]).
+const AUTO: u8 = u8::MAX;
+
+/// The path [`conv2d`] takes for `shape` on this target when given [`conv_scratch_len`] of scratch: generated
+/// code passes it to [`conv2d_bits`] as a constant, so that a firmware links the paths its layers take and
+/// no others.
+pub const fn conv_path(shape: &Conv2dShape) -> u8 {
+    if !cfg!(bsq_dsp) {
+        path::PORTABLE
+    } else if shape.in_c.is_multiple_of(4) {
+        path::DSP
+    } else if gathered_len(shape) > 0 {
+        path::GATHERED
+    } else {
+        path::PORTABLE
+    }
+}
+
+/// [`conv2d`] for `BITS`-bit weights only (0..=8) on the kernel path `PATH` ([`conv_path`]): the same bytes,
+/// but only this width's weight decoder and this path are linked into the firmware. Generated model code
+/// calls it, so a model's firmware carries the code of the widths and paths it uses and no others.
+///
+/// Errors besides those of [`conv2d`]: [`Error::Shape`] if `weights` have another width or `PATH` does not
+/// fit the shape ([`path::DSP`] needs `in_c` a multiple of 4, [`path::GATHERED`] a shape that
+/// [`conv_scratch_len`] gives the gathered scratch); [`Error::Length`] if a [`path::GATHERED`] scratch is
+/// shorter than [`conv_scratch_len`].
+pub fn conv2d_bits<const BITS: u8, const PATH: u8>(
     shape: &Conv2dShape,
     input: &[u8],
     weights: &PackedWeights<'_>,
@@ -77,7 +111,7 @@ pub fn conv2d_bits<const BITS: u8>(
     if weights.bits() != BITS {
         return Err(Error::Shape { what: "weight width differs from the kernel's" });
     }
-    conv2d_with(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp), decoders(BITS))
+    conv2d_with::<PATH>(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp), decoders(BITS))
 }
 
 /// The DSP-instruction convolution; contract of [`crate::reference::conv2d`], same scratch as [`conv2d`].
@@ -95,11 +129,12 @@ pub fn conv2d_dsp(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    conv2d_with(shape, input, weights, stage, scratch, output, true, decoders(weights.bits()))
+    conv2d_with::<AUTO>(shape, input, weights, stage, scratch, output, true, decoders(weights.bits()))
 }
 
+/// The checks, then the path `P` (or, for [`AUTO`], the one `dsp` and the scratch allow).
 #[allow(clippy::too_many_arguments)]
-fn conv2d_with(
+fn conv2d_with<const P: u8>(
     shape: &Conv2dShape,
     input: &[u8],
     weights: &PackedWeights<'_>,
@@ -120,9 +155,11 @@ fn conv2d_with(
         return Err(Error::Length { what: "conv scratch", expected: need, got: scratch.len() });
     }
     // Interior columns: x·sw ≥ pad_left and x·sw − pad_left + k_w ≤ in_w.
-    let xa = shape.pad_left.div_ceil(shape.stride_w).min(ow);
+    // (`out_hw` refused a zero stride; `max(1)` keeps a division-by-zero panic path out of the firmware.)
+    let sw = shape.stride_w.max(1);
+    let xa = shape.pad_left.div_ceil(sw).min(ow);
     let xb = if shape.in_w + shape.pad_left >= shape.k_w {
-        ((shape.in_w + shape.pad_left - shape.k_w) / shape.stride_w + 1).min(ow)
+        ((shape.in_w + shape.pad_left - shape.k_w) / sw + 1).min(ow)
     } else {
         0
     };
@@ -144,52 +181,91 @@ fn conv2d_with(
         xa,
         xb: xb.max(xa),
     };
+    let gw = gathered_len(shape);
+    let path = match P {
+        AUTO if dsp && g.in_c.is_multiple_of(4) => path::DSP,
+        AUTO if dsp && gw > 0 && scratch.len() >= gw => path::GATHERED,
+        AUTO => path::PORTABLE,
+        p => p,
+    };
+    match path {
+        path::DSP if g.in_c.is_multiple_of(4) => conv_dsp(&g, row_len, weights, dec, stage, scratch, input, output),
+        path::GATHERED if gw > 0 => {
+            if scratch.len() < gw {
+                return Err(Error::Length { what: "conv scratch", expected: gw, got: scratch.len() });
+            }
+            gathered(&g, row_len, weights, dec, stage, scratch, input, output);
+        }
+        path::PORTABLE => conv_portable(&g, row_len, weights, dec, stage, scratch, input, output),
+        _ => return Err(Error::Shape { what: "kernel path does not fit the shape" }),
+    }
+    Ok(())
+}
+
+/// The DSP path (`in_c % 4 == 0`): two channels at a time through [`channels_dsp2`], an odd last channel
+/// through the DSP single-channel loops.
+#[allow(clippy::too_many_arguments)]
+// Out of line (also `conv_portable`, `gathered`): the generic and the per-path entry points share one copy.
+#[inline(never)]
+fn conv_dsp(
+    g: &Geo,
+    row_len: usize,
+    weights: &PackedWeights<'_>,
+    dec: Decoders,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    input: &[u8],
+    output: &mut [u8],
+) {
+    let mut o = 0;
+    while o < g.out_c {
+        let two = o + 1 < g.out_c;
+        let fin = [Finish::new(stage, o), if two { Finish::new(stage, o + 1) } else { Finish::ZERO }];
+        // The weights start on a 4-byte boundary (the assembly loop loads them with `ldm`): `scratch_len`
+        // leaves room for the one-element shift. Past the last channel, row `o + 1` decodes as zeros.
+        let off = (scratch.as_ptr() as usize / 2) % 2;
+        let Some(ws) = scratch.get_mut(off..off + 2 * row_len) else { return };
+        (dec.pair)(weights, o, ws);
+        to_dsp_pairs(ws);
+        channels_dsp2(g, ws, input, fin, o, two, output);
+        o += 2;
+    }
+}
+
+/// The portable path: two channels at a time, packed (SWAR) where the sums allow it, plain otherwise.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn conv_portable(
+    g: &Geo,
+    row_len: usize,
+    weights: &PackedWeights<'_>,
+    dec: Decoders,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    input: &[u8],
+    output: &mut [u8],
+) {
     // Largest activation: bounds the partial sums of the packed (SWAR) path below.
     let run_full = g.k_w * g.in_c;
     let x_max = if g.out_c >= 2 && run_full >= MIN_SWAR_RUN { input.iter().copied().max().unwrap_or(0) } else { 0 };
-    if dsp && !g.in_c.is_multiple_of(4) {
-        let gw = gathered_len(shape);
-        if gw > 0 && scratch.len() >= gw {
-            gathered(&g, row_len, weights, dec, stage, scratch, input, output);
-            return Ok(());
-        }
-    }
-    let dsp = dsp && g.in_c.is_multiple_of(4);
     let mut o = 0;
     while o + 2 <= g.out_c {
         let fin = [Finish::new(stage, o), Finish::new(stage, o + 1)];
-        if dsp {
-            // The weights start on a 4-byte boundary (the assembly loop loads them with `ldm`): `scratch_len`
-            // leaves room for the one-element shift.
-            let off = (scratch.as_ptr() as usize / 2) % 2;
-            let ws = &mut scratch[off..off + 2 * row_len];
-            (dec.pair)(weights, o, ws);
-            to_dsp_pairs(ws);
-            channels_dsp2(&g, ws, input, fin, o, output);
-            o += 2;
-            continue;
-        }
-        let ws = &mut scratch[..2 * row_len];
+        let Some(ws) = scratch.get_mut(..2 * row_len) else { return };
         (dec.pair)(weights, o, ws);
         if run_full >= MIN_SWAR_RUN && swar_chunk(weights.bits(), x_max as u32) >= run_full {
             to_swar_pairs(ws);
-            channels::<2, true, false>(&g, ws, input, fin, o, output);
+            channels::<2, true>(g, ws, input, fin, o, output);
         } else {
-            channels::<2, false, false>(&g, ws, input, fin, o, output);
+            channels::<2, false>(g, ws, input, fin, o, output);
         }
         o += 2;
     }
     if o < g.out_c {
-        let ws = &mut scratch[..row_len];
+        let Some(ws) = scratch.get_mut(..row_len) else { return };
         (dec.one)(weights, o, ws);
-        if dsp {
-            to_dsp_single(ws);
-            channels::<1, false, true>(&g, ws, input, [Finish::new(stage, o)], o, output);
-        } else {
-            channels::<1, false, false>(&g, ws, input, [Finish::new(stage, o)], o, output);
-        }
+        channels::<1, false>(g, ws, input, [Finish::new(stage, o)], o, output);
     }
-    Ok(())
 }
 
 // The packed ("SWAR") path for two channels. With the pair of weights `(w0, w1)` of one window element
@@ -241,7 +317,7 @@ fn unpack_add(s: u32, lo: &mut i32, hi: &mut i32) {
 /// All output pixels of the `C` channels `o..o+C` (`C` = 1 or 2), weights decoded in `ws`
 /// (interleaved when `C = 2`).
 #[inline(always)]
-fn channels<const C: usize, const SWAR: bool, const DSP: bool>(
+fn channels<const C: usize, const SWAR: bool>(
     g: &Geo,
     ws: &[i16],
     input: &[u8],
@@ -262,19 +338,23 @@ fn channels<const C: usize, const SWAR: bool, const DSP: bool>(
         while x < g.ow {
             // acc[2·c + p]: channel o+c, pixel x+p.
             let mut acc = [0i32; 4];
-            if C == 2 && SWAR && !DSP && x >= g.xa && x + 4 <= g.xb {
+            if C == 2 && SWAR && x >= g.xa && x + 4 <= g.xb {
                 // Four interior pixels, packed path: 8 MACs per 4 multiply-adds.
                 let mut base = ((top + i0 - g.pad_top) * g.in_w + x * g.sw - g.pad_left) * g.in_c;
                 let mut acc4 = [0i32; 8];
                 for i in i0..i1 {
-                    let a = &input[base..base + 3 * pix_step + run_full];
-                    let w = &ws[2 * i * run_full..2 * (i + 1) * run_full];
+                    let (Some(a), Some(w)) = (
+                        input.get(base..base + 3 * pix_step + run_full),
+                        ws.get(2 * i * run_full..2 * (i + 1) * run_full),
+                    ) else {
+                        break;
+                    };
                     base += row_stride;
                     swar_2x4(w, a, pix_step, run_full, &mut acc4);
                 }
                 for p in 0..4 {
                     for c in 0..C {
-                        output[(out_row + x + p) * g.out_c + o + c] = fin[c].apply(acc4[4 * c + p]);
+                        put(output, (out_row + x + p) * g.out_c + o + c, fin[c].apply(acc4[4 * c + p]));
                     }
                 }
                 x += 4;
@@ -283,13 +363,15 @@ fn channels<const C: usize, const SWAR: bool, const DSP: bool>(
                 let mut base = ((top + i0 - g.pad_top) * g.in_w + x * g.sw - g.pad_left) * g.in_c;
                 for i in i0..i1 {
                     // Both pixels' windows in one slice: pixel x at 0, pixel x+1 at `pix_step`.
-                    let a = &input[base..base + pix_step + run_full];
-                    let (a0, a1) = (&a[..run_full], &a[pix_step..]);
-                    let w = &ws[C * i * run_full..C * (i + 1) * run_full];
+                    let (Some(a0), Some(a1), Some(w)) = (
+                        input.get(base..base + run_full),
+                        input.get(base + pix_step..base + pix_step + run_full),
+                        ws.get(C * i * run_full..C * (i + 1) * run_full),
+                    ) else {
+                        break;
+                    };
                     base += row_stride;
-                    if DSP {
-                        dsp_1x2(w, a0, a1, &mut acc);
-                    } else if C == 2 && SWAR {
+                    if C == 2 && SWAR {
                         swar_2x2(w, a0, a1, &mut acc);
                     } else if C == 2 {
                         dot_2x2(w, a0, a1, &mut acc);
@@ -298,8 +380,8 @@ fn channels<const C: usize, const SWAR: bool, const DSP: bool>(
                     }
                 }
                 for c in 0..C {
-                    output[(out_row + x) * g.out_c + o + c] = fin[c].apply(acc[2 * c]);
-                    output[(out_row + x + 1) * g.out_c + o + c] = fin[c].apply(acc[2 * c + 1]);
+                    put(output, (out_row + x) * g.out_c + o + c, fin[c].apply(acc[2 * c]));
+                    put(output, (out_row + x + 1) * g.out_c + o + c, fin[c].apply(acc[2 * c + 1]));
                 }
                 x += 2;
             } else {
@@ -312,12 +394,10 @@ fn channels<const C: usize, const SWAR: bool, const DSP: bool>(
                     for i in i0..i1 {
                         let iy = top + i - g.pad_top;
                         let base = (iy * g.in_w + left + j0 - g.pad_left) * g.in_c;
-                        let a0 = &input[base..base + run];
+                        let Some(a0) = input.get(base..base + run) else { break };
                         let wstart = C * ((i * g.k_w + j0) * g.in_c);
-                        let w = &ws[wstart..wstart + C * run];
-                        if DSP {
-                            dsp_1x1(w, a0, &mut acc);
-                        } else if C == 2 && SWAR {
+                        let Some(w) = ws.get(wstart..wstart + C * run) else { break };
+                        if C == 2 && SWAR {
                             swar_2x1(w, a0, &mut acc);
                         } else if C == 2 {
                             dot_2x1(w, a0, &mut acc);
@@ -327,7 +407,7 @@ fn channels<const C: usize, const SWAR: bool, const DSP: bool>(
                     }
                 }
                 for c in 0..C {
-                    output[(out_row + x) * g.out_c + o + c] = fin[c].apply(acc[2 * c]);
+                    put(output, (out_row + x) * g.out_c + o + c, fin[c].apply(acc[2 * c]));
                 }
                 x += 1;
             }
@@ -452,10 +532,11 @@ fn dot_1x1(w: &[i16], a0: &[u8], acc: &mut [i32; 4]) {
     acc[0] = t;
 }
 
-/// All output pixels of the channels `o`, `o+1` on the DSP path (`in_c % 4 == 0`), weights in the DSP
-/// layout in `ws`: one pixel at a time, each valid window row (clipped at the borders, which keeps whole
+/// All output pixels of the channels `o`, `o+1` (only `o` unless `two`: an odd last channel, computed
+/// against zero weights for the missing one) on the DSP path (`in_c % 4 == 0`), weights in the DSP layout
+/// in `ws`: one pixel at a time, each valid window row (clipped at the borders, which keeps whole
 /// groups of 4 channels) one call of the assembly loop [`dot2_groups`].
-fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, output: &mut [u8]) {
+fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, two: bool, output: &mut [u8]) {
     let (wg, _) = ws.as_chunks::<8>();
     let gpc = g.in_c / 4;
     for y in 0..g.oh {
@@ -487,9 +568,9 @@ fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, 
                 }
             }
             let px = (y * g.ow + x) * g.out_c + o;
-            if let Some([y0, y1]) = output.get_mut(px..px + 2).and_then(|s| <&mut [u8; 2]>::try_from(s).ok()) {
-                *y0 = fin[0].apply(acc[0]);
-                *y1 = fin[1].apply(acc[1]);
+            put(output, px, fin[0].apply(acc[0]));
+            if two {
+                put(output, px + 1, fin[1].apply(acc[1]));
             }
         }
     }
@@ -535,6 +616,7 @@ pub const fn conv_scratch_len(shape: &Conv2dShape) -> usize {
 
 /// All outputs on the gathered-window path (see above); `scratch` holds at least [`gathered_len`].
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn gathered(
     g: &Geo,
     row_len: usize,
@@ -552,7 +634,9 @@ fn gathered(
     for (p, region) in ws.chunks_exact_mut(8 * groups).enumerate() {
         region.fill(0);
         // Row 2p + 1 past the last channel decodes as zeros.
-        (dec.pair)(weights, 2 * p, &mut region[..2 * row_len]);
+        if let Some(r) = region.get_mut(..2 * row_len) {
+            (dec.pair)(weights, 2 * p, r);
+        }
         to_dsp_pairs(region);
     }
     let (wg, _) = ws.as_chunks::<8>();
@@ -562,7 +646,7 @@ fn gathered(
     for (c, f) in fins.iter_mut().enumerate().take(g.out_c) {
         *f = Finish::new(stage, c);
     }
-    let fins = &fins[..g.out_c.min(FIN_CACHE)];
+    let fins = fins.get(..g.out_c).unwrap_or(&[]);
     // The sums of one pixel, all channels (and a zero for the padding channel of an odd count).
     let mut sums = [0i32; FIN_CACHE + 1];
     let run_full = g.k_w * g.in_c;
@@ -603,14 +687,12 @@ fn gathered(
                     }
                     let (a, b) = (j0 * g.in_c, j1 * g.in_c);
                     let src = (iy * g.in_w + left + j0 - g.pad_left) * g.in_c;
-                    dst[..a].fill(0);
-                    dst[b..].fill(0);
-                    if let Some(s) = input.get(src..src + (b - a)) {
-                        copy_bytes(&mut dst[a..b], s);
+                    for (k, d) in dst.iter_mut().enumerate() {
+                        *d = if k >= a && k < b { input.get(src + k - a).copied().unwrap_or(0) } else { 0 };
                     }
                 }
             }
-            let (wx, _) = win[..4 * groups].as_chunks::<4>();
+            let (wx, _) = win.get(..4 * groups).unwrap_or(&[]).as_chunks::<4>();
             if let (Some(w), Some(t)) = (wg.get(..pairs * groups), sums.get_mut(..2 * pairs)) {
                 dot2_pairs(w, wx, t);
             }
@@ -623,6 +705,15 @@ fn gathered(
     }
 }
 
+/// `output[i] = v` where `i` is inside (every index the kernels compute is; the check keeps a panic path out
+/// of the firmware).
+#[inline(always)]
+fn put(output: &mut [u8], i: usize, v: u8) {
+    if let Some(o) = output.get_mut(i) {
+        *o = v;
+    }
+}
+
 /// Output stages the gathered path keeps loaded (on the stack, 24 bytes each).
 const FIN_CACHE: usize = 32;
 
@@ -631,8 +722,8 @@ const FIN_CACHE: usize = 32;
 #[inline(always)]
 fn copy_bytes(dst: &mut [u8], src: &[u8]) {
     let n = dst.len().min(src.len());
-    let (d4, dt) = dst[..n].as_chunks_mut::<4>();
-    let (s4, st) = src[..n].as_chunks::<4>();
+    let (d4, dt) = dst.split_at_mut(n).0.as_chunks_mut::<4>();
+    let (s4, st) = src.split_at(n).0.as_chunks::<4>();
     for (d, s) in d4.iter_mut().zip(s4) {
         *d = *s;
         black_box(());
@@ -656,41 +747,6 @@ fn to_dsp_pairs(ws: &mut [i16]) {
         let [a0, b0, a1, b1, a2, b2, a3, b3] = [g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]];
         g.copy_from_slice(&[a0, a2, a1, a3, b0, b2, b1, b3]);
     }
-}
-
-/// One row → per group of 4 window elements `w0 w2 w1 w3`.
-fn to_dsp_single(ws: &mut [i16]) {
-    for g in ws.chunks_exact_mut(4) {
-        g.swap(1, 2);
-    }
-}
-
-/// DSP: one channel × two pixels.
-#[inline(always)]
-fn dsp_1x2(w: &[i16], a0: &[u8], a1: &[u8], acc: &mut [i32; 4]) {
-    let (mut t00, mut t01) = (acc[0], acc[1]);
-    for ((w, x0), x1) in w.as_chunks::<4>().0.iter().zip(a0.as_chunks::<4>().0).zip(a1.as_chunks::<4>().0) {
-        let (x0, x1) = (u32::from_le_bytes(*x0), u32::from_le_bytes(*x1));
-        let (w, _) = w.as_chunks::<2>();
-        let (we, wo) = (pair_word(&w[0]), pair_word(&w[1]));
-        t00 = smlad(uxtb16(x0), we, smlad(uxtb16_ror8(x0), wo, t00));
-        t01 = smlad(uxtb16(x1), we, smlad(uxtb16_ror8(x1), wo, t01));
-        black_box(());
-    }
-    (acc[0], acc[1]) = (t00, t01);
-}
-
-/// DSP: one channel × one pixel.
-#[inline(always)]
-fn dsp_1x1(w: &[i16], a0: &[u8], acc: &mut [i32; 4]) {
-    let mut t = acc[0];
-    for (w, x0) in w.as_chunks::<4>().0.iter().zip(a0.as_chunks::<4>().0) {
-        let x0 = u32::from_le_bytes(*x0);
-        let (w, _) = w.as_chunks::<2>();
-        t = smlad(uxtb16(x0), pair_word(&w[0]), smlad(uxtb16_ror8(x0), pair_word(&w[1]), t));
-        black_box(());
-    }
-    acc[0] = t;
 }
 
 #[cfg(test)]

@@ -137,7 +137,8 @@ fn smlad_bytes(g: &[u8], x: &[[i16; 2]; 4], acc: i32) -> i32 {
 
 /// Rows of `W`-bit fields against the widened activations `xs`, two rows at a time (the activation words
 /// loaded once for both). Same range argument as [`dense_w`].
-#[inline(always)]
+// Out of line (also `dense_w`): the generic and the per-width entry points share one copy.
+#[inline(never)]
 fn dense_dsp_w<const W: usize>(xs: &[i16], weights: &PackedWeights<'_>, stage: &OutputStage<'_>, output: &mut [u8]) {
     let full = xs.len() / 8;
     let (xg, xt) = xs.split_at(full * 8);
@@ -218,7 +219,7 @@ fn portable_with(
 }
 
 /// Rows of `W`-bit fields. Range argument: |w| ≤ 256, a ≤ 255, every product fits in i32; sums wrap.
-#[inline(always)]
+#[inline(never)]
 fn dense_w<const W: usize>(input: &[u8], weights: &PackedWeights<'_>, stage: &OutputStage<'_>, output: &mut [u8]) {
     let full = input.len() / 8;
     let (ih, it) = input.split_at(full * 8);

@@ -16,7 +16,7 @@ mod decode;
 mod dense;
 
 pub use crate::reference::{AddInput, add, argmax, avg_pool, div_round, global_avg_pool, max_pool};
-pub use conv::{conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp};
+pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
 pub use dense::{dense, dense_bits, dense_dsp};
 
 use crate::requant::{MAX_SHIFT, MIN_SHIFT, saturating_rounding_doubling_high_mul, store};

@@ -64,3 +64,39 @@ pub fn symbol_address(path: &Path, name: &str) -> Result<u64, Error> {
         .map(|s| s.address() & !1)
         .ok_or_else(|| Error::Io(format!("{}: no symbol `{name}`", path.display())))
 }
+
+/// Every symbol name of an ELF file (as stored: mangled).
+pub fn symbol_names(path: &Path) -> Result<Vec<String>, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    let file = object::File::parse(&*bytes).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    Ok(file.symbols().filter_map(|s| s.name().ok().map(str::to_string)).collect())
+}
+
+/// Size of the section called `name` (0 when there is none).
+pub fn section_size(path: &Path, name: &str) -> Result<u64, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    let file = object::File::parse(&*bytes).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    Ok(file.section_by_name(name).map_or(0, |s| s.size()))
+}
+
+/// The symbols of the Rust panic machinery in a list of (mangled) symbol names: the panic entry points of
+/// `core` (`core::panicking::*`: `panic_fmt`, `panic_bounds_check`, `panic_const_*`, …), the slice-index,
+/// `unwrap` and `expect` failures, and the panic handler (`rust_begin_unwind`), which the linker keeps only
+/// when something can call it. An inference path without any of them cannot panic.
+pub fn panic_symbols(names: &[String]) -> Vec<String> {
+    const MARKS: [&str; 9] = [
+        "panicking",
+        "panic_fmt",
+        "panic_bounds_check",
+        "slice_index",
+        "slice_end_index",
+        "slice_start_index",
+        "unwrap_failed",
+        "expect_failed",
+        "rust_begin_unwind",
+    ];
+    let mut found: Vec<String> = names.iter().filter(|n| MARKS.iter().any(|m| n.contains(m))).cloned().collect();
+    found.sort();
+    found.dedup();
+    found
+}
