@@ -195,3 +195,49 @@ pub fn argmax(data: &[u8], signed: bool) -> Result<usize, Error> {
     }
     Ok(best)
 }
+
+/// Grouped 2-D convolution (depthwise when `groups = in_c`), HWC input and output,
+/// `[out_c][k_h][k_w][in_c/groups]` weights.
+///
+/// With `G_in = in_c/groups`, `G_out = out_c/groups` and `g = o / G_out` (the group of output channel `o`):
+/// `out[y][x][o] = stage(Σ_{i,j,c<G_in} w[o][i][j][c] · in[y·s_h + i − pad_top][x·s_w + j − pad_left][g·G_in + c])`,
+/// positions outside the input read as 0. With `groups = 1` this is [`conv2d`].
+pub fn grouped_conv2d(
+    shape: &crate::GroupedConv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    output: &mut [u8],
+) -> Result<(), Error> {
+    let (in_len, out_len, row_len) = shape.lens()?;
+    let (oh, ow) = shape.out_hw()?;
+    check_len("conv input", in_len, input.len())?;
+    check_len("conv output", out_len, output.len())?;
+    check_weights(weights, shape.out_c, row_len)?;
+    stage.check(shape.out_c)?;
+    let (g_in, g_out) = (shape.group_in(), shape.group_out());
+    for y in 0..oh {
+        for x in 0..ow {
+            for o in 0..shape.out_c {
+                let first = (o / g_out) * g_in;
+                let mut acc: i32 = 0;
+                for i in 0..shape.k_h {
+                    for j in 0..shape.k_w {
+                        let iy = (y * shape.stride_h + i) as isize - shape.pad_top as isize;
+                        let ix = (x * shape.stride_w + j) as isize - shape.pad_left as isize;
+                        if iy < 0 || ix < 0 || iy >= shape.in_h as isize || ix >= shape.in_w as isize {
+                            continue;
+                        }
+                        for c in 0..g_in {
+                            let a = input[(iy as usize * shape.in_w + ix as usize) * shape.in_c + first + c] as i32;
+                            let w = weights.get(o, (i * shape.k_w + j) * g_in + c);
+                            acc = acc.wrapping_add(w.wrapping_mul(a));
+                        }
+                    }
+                }
+                output[(y * ow + x) * shape.out_c + o] = stage.finish(o, acc);
+            }
+        }
+    }
+    Ok(())
+}

@@ -129,3 +129,102 @@ impl PoolShape {
         Ok((input, output, oh, ow))
     }
 }
+
+/// Shape of a grouped 2-D convolution (depthwise when `groups = in_c`) on one `H×W×C` (HWC) `u8` image.
+///
+/// The channels are split into `groups` equal groups: output channel `o` belongs to group
+/// `g = o / (out_c / groups)` and reads only the input channels `g·(in_c/groups) .. (g+1)·(in_c/groups)`.
+/// Weights are `[out_c][k_h][k_w][in_c/groups]` (one packed row of [`GroupedConv2dShape::row_len`]
+/// weights per output channel); the output is `out_h × out_w × out_c`, HWC, with the geometry of
+/// [`Conv2dShape`]. With `groups = 1` it is exactly [`Conv2dShape`]'s convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupedConv2dShape {
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Input channels (all groups).
+    pub in_c: usize,
+    /// Output channels (all groups).
+    pub out_c: usize,
+    /// Channel groups (≥ 1, dividing `in_c` and `out_c`).
+    pub groups: usize,
+    /// Kernel height.
+    pub k_h: usize,
+    /// Kernel width.
+    pub k_w: usize,
+    /// Vertical stride (≥ 1).
+    pub stride_h: usize,
+    /// Horizontal stride (≥ 1).
+    pub stride_w: usize,
+    /// Zero rows added above.
+    pub pad_top: usize,
+    /// Zero columns added on the left.
+    pub pad_left: usize,
+    /// Zero rows added below.
+    pub pad_bottom: usize,
+    /// Zero columns added on the right.
+    pub pad_right: usize,
+}
+
+impl GroupedConv2dShape {
+    /// The geometry as a [`Conv2dShape`] (all channels; its `row_len` is not this layer's).
+    pub const fn geometry(&self) -> Conv2dShape {
+        Conv2dShape {
+            in_h: self.in_h,
+            in_w: self.in_w,
+            in_c: self.in_c,
+            out_c: self.out_c,
+            k_h: self.k_h,
+            k_w: self.k_w,
+            stride_h: self.stride_h,
+            stride_w: self.stride_w,
+            pad_top: self.pad_top,
+            pad_left: self.pad_left,
+            pad_bottom: self.pad_bottom,
+            pad_right: self.pad_right,
+        }
+    }
+
+    /// Input channels per group (`in_c / groups`; 0 if `groups` is 0).
+    pub const fn group_in(&self) -> usize {
+        match self.in_c.checked_div(self.groups) {
+            Some(v) => v,
+            None => 0,
+        }
+    }
+
+    /// Output channels per group (`out_c / groups`; 0 if `groups` is 0).
+    pub const fn group_out(&self) -> usize {
+        match self.out_c.checked_div(self.groups) {
+            Some(v) => v,
+            None => 0,
+        }
+    }
+
+    /// Weights per output channel: `k_h · k_w · in_c / groups` (saturating).
+    pub const fn row_len(&self) -> usize {
+        self.k_h.saturating_mul(self.k_w).saturating_mul(self.group_in())
+    }
+
+    /// Output height and width, or an error if the shape is degenerate, overflows, or its channels are not
+    /// divisible by `groups` (`Error::Shape`: "zero groups", "channels not divisible by groups").
+    pub const fn out_hw(&self) -> Result<(usize, usize), Error> {
+        if self.groups == 0 {
+            return Err(Error::Shape { what: "zero groups" });
+        }
+        if !self.in_c.is_multiple_of(self.groups) || !self.out_c.is_multiple_of(self.groups) {
+            return Err(Error::Shape { what: "channels not divisible by groups" });
+        }
+        self.geometry().out_hw()
+    }
+
+    /// Validates the shape and returns `(input_len, output_len, row_len)`, all overflow-checked.
+    pub fn lens(&self) -> Result<(usize, usize, usize), Error> {
+        self.out_hw()?;
+        let (input, output, _) = self.geometry().lens()?;
+        let of = Error::Shape { what: "size overflows usize" };
+        let row = self.k_h.checked_mul(self.k_w).and_then(|v| v.checked_mul(self.group_in())).ok_or(of)?;
+        Ok((input, output, row))
+    }
+}

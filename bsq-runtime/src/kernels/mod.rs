@@ -14,10 +14,14 @@
 mod conv;
 mod decode;
 mod dense;
+mod grouped;
 
 pub use crate::reference::{AddInput, add, argmax, avg_pool, div_round, global_avg_pool, max_pool};
 pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
 pub use dense::{dense, dense_bits, dense_dsp};
+pub use grouped::{
+    DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_path, grouped_paths, grouped_scratch_len,
+};
 
 use crate::requant::{MAX_SHIFT, MIN_SHIFT, saturating_rounding_doubling_high_mul, store};
 use crate::{Error, OutputStage, PackedWeights, Requant};

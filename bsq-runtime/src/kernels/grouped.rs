@@ -1,0 +1,302 @@
+//! Fast grouped 2-D convolution, depthwise included (contract: [`crate::reference::grouped_conv2d`]).
+//!
+//! Two portable paths, chosen by the shape ([`grouped_path`]):
+//!
+//! * **Depthwise** (`in_c / groups = 1` and `out_c / groups = 1`, i.e. `groups = in_c = out_c`, at least
+//!   [`DEPTHWISE_LANES`] channels): the rows of [`DEPTHWISE_LANES`] adjacent channels are decoded once and interleaved in the
+//!   scratch (`w[e·DEPTHWISE_LANES + k]` for window element `e`, lane `k`) and kept there while every output pixel of
+//!   those channels is computed. Per output pixel and valid window element the [`DEPTHWISE_LANES`] activations are
+//!   adjacent bytes of one HWC pixel, so the inner loop reads one pixel's `DEPTHWISE_LANES` bytes and `DEPTHWISE_LANES` weights
+//!   and does `DEPTHWISE_LANES` multiply-adds, with the pixel stride `in_c` as its only pointer step. The last block
+//!   of channels overlaps the one before it when `in_c` is not a multiple of [`DEPTHWISE_LANES`] (its channels are
+//!   computed twice, with the same bytes).
+//! * **General** (every other grouped shape: several input channels per group, a channel multiplier
+//!   `out_c / groups > 1`, fewer than [`DEPTHWISE_LANES`] channels): one output channel at a time, its row decoded
+//!   once into the scratch; per output pixel and valid window element the group's `in_c / groups`
+//!   contiguous input channels against the row's matching run of weights.
+//!
+//! In both paths the padding is clipped outside the inner loop (valid window rows per output row, valid
+//! columns per pixel), the output stage of a channel is loaded once ([`Finish`]), and accumulation is
+//! wrapping `i32` like the reference (the summation order differs; wrapping addition is associative and
+//! commutative, so the bytes are the same). No `unsafe`, no heap, no panic path: slices are taken with
+//! `get`, chunk sizes are at least 1.
+
+use super::Finish;
+use super::decode::{Decoders, decoders};
+use crate::reference::{check_len, check_weights};
+use crate::{Error, GroupedConv2dShape, OutputStage, PackedWeights};
+use core::hint::black_box;
+
+/// Channels the depthwise path computes together (one block).
+pub const DEPTHWISE_LANES: usize = 4;
+
+/// The paths of the grouped convolution (see [`grouped_path`]).
+pub mod grouped_paths {
+    /// One output channel at a time, the group's input channels contiguous per window element.
+    pub const GENERAL: u8 = 0;
+    /// Depthwise, [`DEPTHWISE_LANES`](super::DEPTHWISE_LANES) adjacent channels per block.
+    pub const DEPTHWISE: u8 = 1;
+}
+
+/// The path [`grouped_conv2d`] takes for `shape` (the same on every target).
+pub const fn grouped_path(shape: &GroupedConv2dShape) -> u8 {
+    if shape.group_in() == 1 && shape.group_out() == 1 && shape.in_c >= DEPTHWISE_LANES {
+        grouped_paths::DEPTHWISE
+    } else {
+        grouped_paths::GENERAL
+    }
+}
+
+/// Scratch (`i16` elements) [`grouped_conv2d`] needs for `shape`: `(DEPTHWISE_LANES + 1) · k_h·k_w` on the depthwise
+/// path (the interleaved rows of a block and one row being decoded), `row_len` otherwise. Saturates
+/// instead of overflowing.
+pub const fn grouped_scratch_len(shape: &GroupedConv2dShape) -> usize {
+    let row = shape.row_len();
+    if grouped_path(shape) == grouped_paths::DEPTHWISE { row.saturating_mul(DEPTHWISE_LANES + 1) } else { row }
+}
+
+/// Fast grouped (and depthwise) convolution; contract of [`crate::reference::grouped_conv2d`]. `scratch`
+/// must hold at least [`grouped_scratch_len`]`(shape)` elements ([`Error::Length`] otherwise).
+pub fn grouped_conv2d(
+    shape: &GroupedConv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    grouped_with(shape, input, weights, stage, scratch, output, decoders(weights.bits()))
+}
+
+/// [`grouped_conv2d`] for `BITS`-bit weights only (0..=8): the same bytes, but only this width's weight
+/// decoder is linked. Generated model code calls it. [`Error::Shape`] if `weights` have another width.
+pub fn grouped_conv2d_bits<const BITS: u8>(
+    shape: &GroupedConv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+) -> Result<(), Error> {
+    if weights.bits() != BITS {
+        return Err(Error::Shape { what: "weight width differs from the kernel's" });
+    }
+    grouped_with(shape, input, weights, stage, scratch, output, decoders(BITS))
+}
+
+/// Geometry of one grouped convolution, validated.
+#[derive(Clone, Copy)]
+struct Geo {
+    in_h: usize,
+    in_w: usize,
+    in_c: usize,
+    out_c: usize,
+    g_in: usize,
+    g_out: usize,
+    k_h: usize,
+    k_w: usize,
+    sh: usize,
+    sw: usize,
+    pad_top: usize,
+    pad_left: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geo {
+    /// Output row `y`: the first input row of its window (in padded coordinates) and the valid window
+    /// rows `i0..i1`.
+    #[inline(always)]
+    fn rows(&self, y: usize) -> (usize, usize, usize) {
+        let top = y * self.sh;
+        (top, self.pad_top.saturating_sub(top), self.k_h.min((self.in_h + self.pad_top).saturating_sub(top)))
+    }
+
+    /// Output column `x`: the first input column (padded coordinates) and the valid window columns `j0..j1`.
+    #[inline(always)]
+    fn cols(&self, x: usize) -> (usize, usize, usize) {
+        let left = x * self.sw;
+        (left, self.pad_left.saturating_sub(left), self.k_w.min((self.in_w + self.pad_left).saturating_sub(left)))
+    }
+
+    /// Index of the first byte of input pixel (`iy`, `ix`) (unpadded coordinates).
+    #[inline(always)]
+    fn pixel(&self, iy: usize, ix: usize) -> usize {
+        (iy * self.in_w + ix) * self.in_c
+    }
+}
+
+/// The checks, then the path.
+fn grouped_with(
+    shape: &GroupedConv2dShape,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    output: &mut [u8],
+    dec: Decoders,
+) -> Result<(), Error> {
+    let (in_len, out_len, row_len) = shape.lens()?;
+    let (oh, ow) = shape.out_hw()?;
+    check_len("conv input", in_len, input.len())?;
+    check_len("conv output", out_len, output.len())?;
+    check_weights(weights, shape.out_c, row_len)?;
+    stage.check(shape.out_c)?;
+    let need = grouped_scratch_len(shape);
+    if scratch.len() < need {
+        return Err(Error::Length { what: "conv scratch", expected: need, got: scratch.len() });
+    }
+    let g = Geo {
+        in_h: shape.in_h,
+        in_w: shape.in_w,
+        in_c: shape.in_c,
+        out_c: shape.out_c,
+        g_in: shape.group_in(),
+        g_out: shape.group_out(),
+        k_h: shape.k_h,
+        k_w: shape.k_w,
+        sh: shape.stride_h,
+        sw: shape.stride_w,
+        pad_top: shape.pad_top,
+        pad_left: shape.pad_left,
+        oh,
+        ow,
+    };
+    if grouped_path(shape) == grouped_paths::DEPTHWISE {
+        depthwise(&g, row_len, weights, dec, stage, scratch, input, output);
+    } else {
+        general(&g, row_len, weights, dec, stage, scratch, input, output);
+    }
+    Ok(())
+}
+
+/// The depthwise path (see the module documentation); `row_len = k_h·k_w`, `out_c = in_c ≥ DEPTHWISE_LANES`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn depthwise(
+    g: &Geo,
+    row_len: usize,
+    weights: &PackedWeights<'_>,
+    dec: Decoders,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    input: &[u8],
+    output: &mut [u8],
+) {
+    let Some(block) = scratch.get_mut(..(DEPTHWISE_LANES + 1) * row_len) else { return };
+    let (ws, tmp) = block.split_at_mut(DEPTHWISE_LANES * row_len);
+    let last = g.out_c.saturating_sub(DEPTHWISE_LANES);
+    let mut o = 0;
+    while o < g.out_c {
+        let b = o.min(last);
+        for k in 0..DEPTHWISE_LANES {
+            (dec.one)(weights, b + k, tmp);
+            for (d, &v) in ws.iter_mut().skip(k).step_by(DEPTHWISE_LANES).zip(tmp.iter()) {
+                *d = v;
+            }
+        }
+        let fin =
+            [Finish::new(stage, b), Finish::new(stage, b + 1), Finish::new(stage, b + 2), Finish::new(stage, b + 3)];
+        depthwise_block(g, ws, input, fin, b, output);
+        o += DEPTHWISE_LANES;
+    }
+}
+
+/// Every output pixel of the channels `b..b + DEPTHWISE_LANES` (interleaved weights in `ws`).
+#[inline(always)]
+fn depthwise_block(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; DEPTHWISE_LANES], b: usize, output: &mut [u8]) {
+    let ic = g.in_c.max(1);
+    for y in 0..g.oh {
+        let (top, i0, i1) = g.rows(y);
+        for x in 0..g.ow {
+            let (left, j0, j1) = g.cols(x);
+            let mut acc = [0i32; DEPTHWISE_LANES];
+            if j0 < j1 {
+                for i in i0..i1 {
+                    let start = g.pixel(top + i - g.pad_top, left + j0 - g.pad_left);
+                    let (Some(a), Some(w)) = (
+                        input.get(start..start + (j1 - j0) * g.in_c),
+                        ws.get((i * g.k_w + j0) * DEPTHWISE_LANES..(i * g.k_w + j1) * DEPTHWISE_LANES),
+                    ) else {
+                        break;
+                    };
+                    dot_lanes(w, a, ic, b, &mut acc);
+                }
+            }
+            let at = (y * g.ow + x) * g.out_c + b;
+            if let Some(out) = output.get_mut(at..at + DEPTHWISE_LANES) {
+                for ((d, f), &v) in out.iter_mut().zip(&fin).zip(&acc) {
+                    *d = f.apply(v);
+                }
+            }
+        }
+    }
+}
+
+/// `acc[k] += Σ_e w[e·DEPTHWISE_LANES + k] · a[e·ic + b + k]` over the window elements `e` of one clipped window row.
+#[inline(always)]
+fn dot_lanes(w: &[i16], a: &[u8], ic: usize, b: usize, acc: &mut [i32; DEPTHWISE_LANES]) {
+    let [mut t0, mut t1, mut t2, mut t3] = *acc;
+    for (w, px) in w.chunks_exact(DEPTHWISE_LANES).zip(a.chunks_exact(ic)) {
+        let Some(x) = px.get(b..b + DEPTHWISE_LANES) else { break };
+        // |w| ≤ 256 and x ≤ 255: every product fits in i32; the sums wrap explicitly, like the reference's.
+        t0 = t0.wrapping_add(w[0] as i32 * x[0] as i32);
+        t1 = t1.wrapping_add(w[1] as i32 * x[1] as i32);
+        t2 = t2.wrapping_add(w[2] as i32 * x[2] as i32);
+        t3 = t3.wrapping_add(w[3] as i32 * x[3] as i32);
+        black_box(());
+    }
+    *acc = [t0, t1, t2, t3];
+}
+
+/// The general path: one output channel at a time (see the module documentation).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn general(
+    g: &Geo,
+    row_len: usize,
+    weights: &PackedWeights<'_>,
+    dec: Decoders,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    input: &[u8],
+    output: &mut [u8],
+) {
+    let Some(ws) = scratch.get_mut(..row_len) else { return };
+    let ic = g.in_c.max(1);
+    let gi = g.g_in.max(1);
+    for o in 0..g.out_c {
+        (dec.one)(weights, o, ws);
+        let fin = Finish::new(stage, o);
+        // The group's first input channel (`g_out.max(1)`: no division-by-zero path; it is ≥ 1 here).
+        let first = (o / g.g_out.max(1)) * g.g_in;
+        for y in 0..g.oh {
+            let (top, i0, i1) = g.rows(y);
+            for x in 0..g.ow {
+                let (left, j0, j1) = g.cols(x);
+                let mut acc = 0i32;
+                if j0 < j1 {
+                    for i in i0..i1 {
+                        let start = g.pixel(top + i - g.pad_top, left + j0 - g.pad_left);
+                        let (Some(a), Some(w)) = (
+                            input.get(start..start + (j1 - j0) * g.in_c),
+                            ws.get((i * g.k_w + j0) * g.g_in..(i * g.k_w + j1) * g.g_in),
+                        ) else {
+                            break;
+                        };
+                        for (wc, px) in w.chunks_exact(gi).zip(a.chunks_exact(ic)) {
+                            let Some(xs) = px.get(first..first + g.g_in) else { break };
+                            for (&wv, &xv) in wc.iter().zip(xs) {
+                                acc = acc.wrapping_add(wv as i32 * xv as i32);
+                                black_box(());
+                            }
+                        }
+                    }
+                }
+                if let Some(d) = output.get_mut((y * g.ow + x) * g.out_c + o) {
+                    *d = fin.apply(acc);
+                }
+            }
+        }
+    }
+}
