@@ -668,6 +668,7 @@ pub mod to_artifact {
             kernel: [k, k],
             stride: [s, s],
             padding: [p, p, p, p],
+            groups: None,
             weight: weight(&iw),
             bias: c.bias.as_ref().map(|b| to_vec(b.val())),
             bn,

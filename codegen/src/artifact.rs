@@ -174,6 +174,11 @@ pub struct Conv2d {
     pub stride: [usize; 2],
     /// `[top, left, bottom, right]` zero padding.
     pub padding: [usize; 4],
+    /// Channel groups (absent or `null`: 1): output channel `o` reads only the input channels of its group
+    /// `o / (out_channels / groups)`; `groups = in_channels` is a depthwise convolution. Weights are then
+    /// `[out][k_h][k_w][in / groups]`. Not written when absent, so older artifacts keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<usize>,
     /// Integer weights.
     pub weight: Weight,
     /// Real-valued bias per output channel.
@@ -187,6 +192,19 @@ pub struct Conv2d {
     pub channel_scale: Option<Vec<f32>>,
     /// Output quantization.
     pub out: Quant,
+}
+
+impl Conv2d {
+    /// The number of channel groups (`groups`, 1 when absent).
+    pub fn groups(&self) -> usize {
+        self.groups.unwrap_or(1)
+    }
+
+    /// Input channels each output channel reads: `in_channels / groups` (0 for 0 groups, which validation
+    /// refuses).
+    pub fn group_in(&self) -> usize {
+        self.in_channels.checked_div(self.groups()).unwrap_or(0)
+    }
 }
 
 /// A fully connected layer; fields as in [`Conv2d`].

@@ -185,6 +185,27 @@ pub fn emit(m: &Compiled, source: &str) -> String {
                     shape.pad_right
                 );
             }
+            Kind::GroupedConv { shape, bits, packed: data, stage: s } => {
+                packed(&mut o, &pfx, &op.name, *bits, shape.out_c, shape.row_len(), data);
+                stage(&mut o, &pfx, s);
+                let _ = writeln!(
+                    o,
+                    "const {pfx}_SHAPE: rt::GroupedConv2dShape = rt::GroupedConv2dShape {{\n    in_h: {},\n    in_w: {},\n    in_c: {},\n    out_c: {},\n    groups: {},\n    k_h: {},\n    k_w: {},\n    stride_h: {},\n    stride_w: {},\n    pad_top: {},\n    pad_left: {},\n    pad_bottom: {},\n    pad_right: {},\n}};",
+                    shape.in_h,
+                    shape.in_w,
+                    shape.in_c,
+                    shape.out_c,
+                    shape.groups,
+                    shape.k_h,
+                    shape.k_w,
+                    shape.stride_h,
+                    shape.stride_w,
+                    shape.pad_top,
+                    shape.pad_left,
+                    shape.pad_bottom,
+                    shape.pad_right
+                );
+            }
             Kind::Dense { in_len, out_len, bits, packed: data, stage: s } => {
                 packed(&mut o, &pfx, &op.name, *bits, *out_len, *in_len, data);
                 stage(&mut o, &pfx, s);
@@ -246,6 +267,13 @@ pub fn emit(m: &Compiled, source: &str) -> String {
                 let _ = writeln!(
                     o,
                     "        rt::conv2d_bits::<{bits}, {{ rt::conv_path(&{pfx}_SHAPE) }}>(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
+                );
+            }
+            Kind::GroupedConv { bits, .. } => {
+                single_io(&mut o);
+                let _ = writeln!(
+                    o,
+                    "        rt::grouped_conv2d_bits::<{bits}>(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
                 );
             }
             Kind::Dense { bits, .. } => {

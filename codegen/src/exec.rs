@@ -132,6 +132,11 @@ fn run_op(op: &Op, plan: &Plan, input: &[u8], arena: &mut [u8], scratch: &mut [i
             let st = stage.as_runtime();
             with_io(arena, &mut |x, y| bsq_runtime::conv2d(shape, x, &w, &st, scratch, y))
         }
+        Kind::GroupedConv { shape, bits, packed, stage } => {
+            let w = PackedWeights::new(*bits, shape.out_c, shape.row_len(), packed)?;
+            let st = stage.as_runtime();
+            with_io(arena, &mut |x, y| bsq_runtime::grouped_conv2d(shape, x, &w, &st, scratch, y))
+        }
         Kind::Dense { in_len, out_len, bits, packed, stage } => {
             let w = PackedWeights::new(*bits, *out_len, *in_len, packed)?;
             let st = stage.as_runtime();

@@ -202,6 +202,7 @@ impl Gen {
             kernel: [k, k],
             stride: [stride, stride],
             padding: pad,
+            groups: None,
             weight,
             bias,
             bn,
@@ -277,7 +278,10 @@ fn affine_out(y: f64, o: usize, bias: &Option<Vec<f32>>, bn: &Option<BatchNorm>,
 /// Float convolution (HWC) of real inputs: the layer's real output before quantization.
 pub fn float_conv(c: &Conv2d, shape: [usize; 3], x: &[f64]) -> Vec<f64> {
     let w = real_weights(&c.weight);
-    let [h, wd, ci] = shape;
+    let [h, wd, ci_all] = shape;
+    // Grouped: output channel o reads the `ci` input channels of its group, from `first`.
+    let ci = c.group_in();
+    let per_group_out = c.out_channels / c.groups().max(1);
     let [kh, kw] = c.kernel;
     let oh = (h + c.padding[0] + c.padding[2] - kh) / c.stride[0] + 1;
     let ow = (wd + c.padding[1] + c.padding[3] - kw) / c.stride[1] + 1;
@@ -285,6 +289,7 @@ pub fn float_conv(c: &Conv2d, shape: [usize; 3], x: &[f64]) -> Vec<f64> {
     for y in 0..oh {
         for xx in 0..ow {
             for o in 0..c.out_channels {
+                let first = o / per_group_out.max(1) * ci;
                 let mut acc = 0.0;
                 for i in 0..kh {
                     for j in 0..kw {
@@ -295,7 +300,7 @@ pub fn float_conv(c: &Conv2d, shape: [usize; 3], x: &[f64]) -> Vec<f64> {
                         }
                         for ch in 0..ci {
                             acc += w.get(((o * kh + i) * kw + j) * ci + ch).copied().unwrap_or(0.0)
-                                * x[(iy as usize * wd + ix as usize) * ci + ch];
+                                * x[(iy as usize * wd + ix as usize) * ci_all + first + ch];
                         }
                     }
                 }

@@ -47,7 +47,7 @@ impl Artifact {
             .filter_map(|l| {
                 let w = l.weight()?;
                 let params = match l {
-                    crate::artifact::Layer::Conv2d(c) => c.out_channels * c.kernel[0] * c.kernel[1] * c.in_channels,
+                    crate::artifact::Layer::Conv2d(c) => c.out_channels * c.kernel[0] * c.kernel[1] * c.group_in(),
                     crate::artifact::Layer::Dense(d) => d.out_features * d.in_features,
                     _ => 0,
                 };

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use bsq_runtime::{Conv2dShape, PoolShape, Requant};
+use bsq_runtime::{Conv2dShape, GroupedConv2dShape, PoolShape, Requant};
 use fixed::types::I1F31;
 
 use crate::CodegenError;
@@ -75,6 +75,17 @@ pub enum Kind {
         /// Weight bits.
         bits: u8,
         /// Packed weights (`bsq_runtime::pack` layout).
+        packed: Vec<u8>,
+        /// Output stage.
+        stage: Stage,
+    },
+    /// Grouped 2-D convolution (`groups > 1`; depthwise when `groups = in_c`) with packed weights.
+    GroupedConv {
+        /// Shape (with the groups).
+        shape: GroupedConv2dShape,
+        /// Weight bits.
+        bits: u8,
+        /// Packed weights (`bsq_runtime::pack` layout), one row of `k_h·k_w·in_c/groups` per output channel.
         packed: Vec<u8>,
         /// Output stage.
         stage: Stage,
@@ -153,7 +164,9 @@ impl Op {
     pub fn flash_bytes(&self) -> usize {
         let stage = |s: &Stage| s.bias.len() * 4 + s.requant.len() * 8;
         match &self.kind {
-            Kind::Conv { packed, stage: s, .. } | Kind::Dense { packed, stage: s, .. } => packed.len() + stage(s),
+            Kind::Conv { packed, stage: s, .. }
+            | Kind::GroupedConv { packed, stage: s, .. }
+            | Kind::Dense { packed, stage: s, .. } => packed.len() + stage(s),
             Kind::Fill { values } => values.len(),
             Kind::Add { stage: s, .. } => 16 + stage(s),
             Kind::MaxPool { .. } | Kind::AvgPool { .. } => 0,
@@ -164,6 +177,7 @@ impl Op {
     pub fn scratch_len(&self) -> usize {
         match &self.kind {
             Kind::Conv { shape, .. } => bsq_runtime::conv_scratch_len(shape),
+            Kind::GroupedConv { shape, .. } => bsq_runtime::grouped_scratch_len(shape),
             Kind::Dense { in_len, .. } => bsq_runtime::scratch_len(*in_len),
             _ => 0,
         }
@@ -399,7 +413,24 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                     pad_bottom: c.padding[2],
                     pad_right: c.padding[3],
                 };
-                let row_len = shape.row_len();
+                let groups = c.groups();
+                let grouped = GroupedConv2dShape {
+                    in_h: shape.in_h,
+                    in_w: shape.in_w,
+                    in_c: shape.in_c,
+                    out_c: shape.out_c,
+                    groups,
+                    k_h: shape.k_h,
+                    k_w: shape.k_w,
+                    stride_h: shape.stride_h,
+                    stride_w: shape.stride_w,
+                    pad_top: shape.pad_top,
+                    pad_left: shape.pad_left,
+                    pad_bottom: shape.pad_bottom,
+                    pad_right: shape.pad_right,
+                };
+                // Per output channel: k_h·k_w·in_c/groups weights (the fan-in of the overflow proof).
+                let row_len = grouped.row_len();
                 let aff = Affine {
                     name,
                     weight: &c.weight,
@@ -415,7 +446,13 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                 match lower_affine(&aff)? {
                     AffineLowered::Packed { packed, stage } => {
                         let macs = (info.len * row_len) as u64;
-                        (Kind::Conv { shape, bits: c.weight.bits, packed, stage }, macs, Some(c.weight.bits), params)
+                        let bits = c.weight.bits;
+                        let kind = if groups == 1 {
+                            Kind::Conv { shape, bits, packed, stage }
+                        } else {
+                            Kind::GroupedConv { shape: grouped, bits, packed, stage }
+                        };
+                        (kind, macs, Some(bits), params)
                     }
                     AffineLowered::Constant(values) => (Kind::Fill { values }, 0, Some(c.weight.bits), params),
                 }

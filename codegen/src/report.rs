@@ -102,7 +102,9 @@ pub fn report(m: &Compiled) -> Report {
         .iter()
         .map(|op| {
             let weight_bytes = match &op.kind {
-                Kind::Conv { packed, .. } | Kind::Dense { packed, .. } => packed.len(),
+                Kind::Conv { packed, .. } | Kind::GroupedConv { packed, .. } | Kind::Dense { packed, .. } => {
+                    packed.len()
+                }
                 _ => 0,
             };
             LayerReport {

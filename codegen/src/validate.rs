@@ -256,6 +256,20 @@ fn check_layer(layer: &Layer, tensors: &Tensors) -> Result<TensorInfo, ArtifactE
             if c.out_channels == 0 {
                 return Err(ArtifactError::field(name, "out_channels", "is 0"));
             }
+            let groups = c.groups();
+            if groups == 0 {
+                return Err(ArtifactError::field(name, "groups", "is 0"));
+            }
+            if !c.in_channels.is_multiple_of(groups) || !c.out_channels.is_multiple_of(groups) {
+                return Err(ArtifactError::field(
+                    name,
+                    "groups",
+                    format!(
+                        "{groups} does not divide both in_channels ({}) and out_channels ({})",
+                        c.in_channels, c.out_channels
+                    ),
+                ));
+            }
             let [kh, kw] = c.kernel;
             let [sh, sw] = c.stride;
             let [pt, pl, pb, pr] = c.padding;
@@ -285,7 +299,7 @@ fn check_layer(layer: &Layer, tensors: &Tensors) -> Result<TensorInfo, ArtifactE
                 ));
             }
             let shape = [(ph - kh) / sh + 1, (pw - kw) / sw + 1, c.out_channels];
-            let count = product(&[c.out_channels, kh, kw, c.in_channels]).ok_or_else(|| too_large("weight"))?;
+            let count = product(&[c.out_channels, kh, kw, c.group_in()]).ok_or_else(|| too_large("weight"))?;
             check_weight(name, &c.weight, count)?;
             check_affine(name, &c.bias, &c.bn, &c.channel_scale, c.out_channels)?;
             check_quant(name, &c.out)?;

@@ -157,3 +157,42 @@ fn every_loaded_artifact_saves_to_text_that_loads_back_equal() {
     let e = p.to_json().expect_err("refused").to_string();
     assert!(e.contains("provenance.alpha"), "{e}");
 }
+
+/// Grouped convolutions (issue 12): `groups` 0 and a `groups` that does not divide both channel counts
+/// are refused at load, naming the layer and the field; the weight count is `out·k_h·k_w·in/groups`.
+#[test]
+fn grouped_convolution_refusals_name_the_layer_and_field() {
+    let conv = |groups: &str, in_c: usize, out_c: usize, values: usize| {
+        let values = vec!["1"; values].join(",");
+        format!(
+            r#"{{"format": "bsq-artifact", "version": 1, "name": "g",
+                "provenance": {{"tool": "test", "created": "1970-01-01T00:00:00Z", "dataset": "none"}},
+                "labels": [{}], "input": {{"shape": [3, 3, {in_c}], "scale": 0.5}},
+                "layers": [{{"op": "conv2d", "name": "dw", "input": "input", "in_channels": {in_c},
+                    "out_channels": {out_c}, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1, 1, 1],
+                    "groups": {groups}, "weight": {{"bits": 1, "scale": 1.0, "values": [{values}]}},
+                    "out": {{"bits": 8, "scale": 1.0}}}}],
+                "output": "dw"}}"#,
+            vec!["\"x\""; 9 * out_c].join(",")
+        )
+    };
+    let err = |json: String| Artifact::from_json(&json, "g.bsq.json").expect_err("refused").to_string();
+    assert_eq!(err(conv("0", 4, 4, 36)), "layer `dw`, field `groups`: is 0");
+    assert_eq!(
+        err(conv("3", 6, 4, 4 * 9 * 2)),
+        "layer `dw`, field `groups`: 3 does not divide both in_channels (6) and out_channels (4)"
+    );
+    assert_eq!(
+        err(conv("4", 6, 8, 8 * 9 * 2)),
+        "layer `dw`, field `groups`: 4 does not divide both in_channels (6) and out_channels (8)"
+    );
+    // Depthwise: 4 channels, 9 weights each (not 36).
+    assert_eq!(
+        err(conv("4", 4, 4, 4 * 9 * 4)),
+        "layer `dw`, field `weight.values`: has 144 values, the shape needs 36"
+    );
+    assert!(Artifact::from_json(&conv("4", 4, 4, 36), "g.bsq.json").is_ok());
+    // A negative or fractional `groups` is a JSON-shape error (an unsigned integer field).
+    assert!(err(conv("-1", 4, 4, 36)).contains("g.bsq.json: line"));
+    assert!(err(conv("2.0", 4, 4, 36)).contains("g.bsq.json: line"));
+}
