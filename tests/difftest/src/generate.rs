@@ -290,13 +290,15 @@ impl<'a> Gen<'a> {
         let x = self.tensors[src].clone();
         let [h, w, c] = x.shape;
         let max_macs = self.opts.max_macs;
-        let (k, stride, pad, out_c) = if same {
+        let (k, stride, pad, out_c, groups) = if same {
             let (mut kh, mut kw) = (self.rng.random_range(1..=5), self.rng.random_range(1..=5));
             while kh * kw > 1 && h * w * c * c * kh * kw > max_macs {
                 *(if kh >= kw { &mut kh } else { &mut kw }) -= 1;
             }
             let (pt, pl) = (self.rng.random_range(0..kh), self.rng.random_range(0..kw));
-            ([kh, kw], [1, 1], [pt, pl, kh - 1 - pt, kw - 1 - pl], c)
+            // Sometimes depthwise (a residual branch of MobileNetV2's kind).
+            let groups = if self.chance(0.2) { c } else { 1 };
+            ([kh, kw], [1, 1], [pt, pl, kh - 1 - pt, kw - 1 - pl], c, groups)
         } else {
             let mut k =
                 if self.chance(0.2) { [1, 1] } else { [self.rng.random_range(1..=5), self.rng.random_range(1..=5)] };
@@ -335,7 +337,36 @@ impl<'a> Gen<'a> {
                     break;
                 }
             }
-            (k, stride, pad, out_c)
+            // Grouped convolutions (issue 12): depthwise (groups = C, channel multiplier 1 or 2) or a divisor of
+            // C, within the same MAC and channel budgets.
+            let mut groups = 1;
+            if self.chance(0.3) {
+                let macs = |out_c: usize, groups: usize| {
+                    out_dim(h, pad[0], pad[2], k[0], stride[0])
+                        * out_dim(w, pad[1], pad[3], k[1], stride[1])
+                        * out_c
+                        * k[0]
+                        * k[1]
+                        * (c / groups)
+                };
+                let (g, oc) = if self.chance(0.6) {
+                    let mult = if 2 * c <= self.opts.max_channels.max(1) && self.chance(0.3) { 2 } else { 1 };
+                    (c, c * mult)
+                } else {
+                    let divisors: Vec<usize> = (2..=c).filter(|d| c % d == 0).collect();
+                    match divisors.len() {
+                        0 => (1, out_c),
+                        n => {
+                            let g = divisors[self.rng.random_range(0..n)];
+                            (g, g * (out_c / g).max(1))
+                        }
+                    }
+                };
+                if g > 1 && macs(oc, g) <= max_macs.max(macs(out_c, 1)) {
+                    (groups, out_c) = (g, oc);
+                }
+            }
+            (k, stride, pad, out_c, groups)
         };
         let shape = [out_dim(h, pad[0], pad[2], k[0], stride[0]), out_dim(w, pad[1], pad[3], k[1], stride[1]), out_c];
         let mut m = Map::new();
@@ -346,8 +377,12 @@ impl<'a> Gen<'a> {
         m.insert("kernel".into(), json!(k));
         m.insert("stride".into(), json!(stride));
         m.insert("padding".into(), json!(pad));
+        // `groups` is written when > 1, and sometimes as an explicit 1 (the default).
+        if groups > 1 || self.chance(0.05) {
+            m.insert("groups".into(), json!(groups));
+        }
         let signed_p = if same { 0.4 } else { 0.25 };
-        let q = self.weighted(&mut m, x.q, k[0] * k[1] * c, out_c, signed_p, out_scale, None);
+        let q = self.weighted(&mut m, x.q, k[0] * k[1] * (c / groups), out_c, signed_p, out_scale, None);
         self.push("conv", m, shape, q)
     }
 

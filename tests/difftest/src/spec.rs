@@ -530,6 +530,8 @@ struct RawLayer {
     #[serde(default, deserialize_with = "field")]
     padding: Field<[u64; 4]>,
     #[serde(default, deserialize_with = "field")]
+    groups: Field<u64>,
+    #[serde(default, deserialize_with = "field")]
     weight: Field<RawWeight>,
     #[serde(default, deserialize_with = "field_vec_f32")]
     bias: Field<Vec<f32>>,
@@ -563,6 +565,8 @@ enum Op {
         stride: [u64; 2],
         /// `[top, left, bottom, right]`.
         padding: [u64; 4],
+        /// Channel groups (1 when absent or `null`).
+        groups: u64,
         affine: Affine,
     },
     Dense {
@@ -663,6 +667,7 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
             "kernel",
             "stride",
             "padding",
+            "groups",
             "weight",
             "bias",
             "bn",
@@ -680,7 +685,7 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
             )));
         }
     };
-    let present: [(&str, bool); 14] = [
+    let present: [(&str, bool); 15] = [
         ("input", raw.input.is_some()),
         ("inputs", raw.inputs.is_some()),
         ("in_channels", raw.in_channels.is_some()),
@@ -690,6 +695,7 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
         ("kernel", raw.kernel.is_some()),
         ("stride", raw.stride.is_some()),
         ("padding", raw.padding.is_some()),
+        ("groups", raw.groups.is_some()),
         ("weight", raw.weight.is_some()),
         ("bias", raw.bias.is_some()),
         ("bn", raw.bn.is_some()),
@@ -725,6 +731,8 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
                     kernel: required(raw.kernel, "kernel", ctx.clone())?,
                     stride: required(raw.stride, "stride", ctx.clone())?,
                     padding: required(raw.padding, "padding", ctx.clone())?,
+                    // artifact.md § Layers: "optional `groups` (default 1)"; optional fields may be `null`.
+                    groups: raw.groups.flatten().unwrap_or(1),
                     affine,
                 }
             } else {
@@ -890,10 +898,12 @@ fn expected_scheme(artifact: &Artifact) -> Vec<RawSchemeRow> {
         .layers
         .iter()
         .filter_map(|layer| match &layer.op {
-            Op::Conv2d { in_channels, out_channels, kernel, affine, .. } => Some(RawSchemeRow {
+            Op::Conv2d { in_channels, out_channels, kernel, groups, affine, .. } => Some(RawSchemeRow {
                 layer: layer.name.clone(),
                 bits: affine.weight.bits,
-                params: checked_product(&[*out_channels, kernel[0], kernel[1], *in_channels]).unwrap_or(u64::MAX),
+                // artifact.md § Top-level fields: "`params = out·k_h·k_w·in/groups`".
+                params: checked_product(&[*out_channels, kernel[0], kernel[1], in_channels / (*groups).max(1)])
+                    .unwrap_or(u64::MAX),
             }),
             Op::Dense { in_features, out_features, affine, .. } => Some(RawSchemeRow {
                 layer: layer.name.clone(),
@@ -948,7 +958,7 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
     let [h, w, c] = src.shape;
     let own = Some(index);
     match &layer.op {
-        Op::Conv2d { in_channels, out_channels, kernel, stride, padding, affine, .. } => {
+        Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, affine, .. } => {
             if src.signed {
                 return Err(invalid(name, "input", "the input is signed: a convolution reads unsigned activations"));
             }
@@ -957,6 +967,14 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
             }
             if *out_channels == 0 {
                 return Err(invalid(name, "out_channels", "zero output channels"));
+            }
+            // artifact.md § Validation, conv2d: "`groups` … is at least 1 … and divides both channel counts;
+            // both checks come right after `out_channels`".
+            if *groups == 0 {
+                return Err(invalid(name, "groups", "zero groups"));
+            }
+            if in_channels % groups != 0 || out_channels % groups != 0 {
+                return Err(invalid(name, "groups", "does not divide both channel counts"));
             }
             check_no_zero(name, "kernel", kernel)?;
             check_no_zero(name, "stride", stride)?;
@@ -982,7 +1000,8 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
             if total.is_none_or(|n| n > u128::from(MAX_ELEMENTS)) {
                 return Err(invalid(name, "out_channels", "the output has more than 2^31 − 1 elements"));
             }
-            let count = checked_product(&[*out_channels, kh, kw, c]);
+            // "`values` has exactly `out·k_h·k_w·in/groups` entries".
+            let count = checked_product(&[*out_channels, kh, kw, c / groups]);
             check_affine(name, affine, count, *out_channels)?;
             // oh, ow ≤ total ≤ 2^31 − 1 here.
             Ok(TensorInfo {
@@ -1133,6 +1152,8 @@ enum Kernel {
         stride: [usize; 2],
         /// `[top, left]` (bottom and right padding only shape the output).
         pad: [usize; 2],
+        /// Channel groups (validated: ≥ 1, divides both channel counts).
+        groups: usize,
         out_shape: [usize; 3],
         weights: Vec<i32>,
         stage: Stage,
@@ -1222,7 +1243,7 @@ fn lower(artifact: &Artifact, checked: &Checked) -> Result<Model, Rejection> {
         let name = layer.name.as_str();
         let tensor = |n: &str| checked.tensor(n).expect("validated input");
         let kernel = match &layer.op {
-            Op::Conv2d { input, kernel, stride, padding, affine, .. } => {
+            Op::Conv2d { input, kernel, stride, padding, groups, affine, .. } => {
                 let src = tensor(input);
                 let stage = lower_affine(name, affine, &src, out.shape[2])?;
                 // Sizes of a non-constant layer are bounded by the weights actually present; a constant
@@ -1233,6 +1254,7 @@ fn lower(artifact: &Artifact, checked: &Checked) -> Result<Model, Rejection> {
                     kernel: kernel.map(to_usize),
                     stride: stride.map(to_usize),
                     pad: [to_usize(padding[0]), to_usize(padding[1])],
+                    groups: to_usize(*groups),
                     out_shape: out.shape.map(to_usize),
                     weights: if stage.is_constant() { Vec::new() } else { affine.weight.values.clone() },
                     stage,
@@ -1447,11 +1469,14 @@ impl Kernel {
     fn execute(&self, store: &[Vec<u8>], elements: usize) -> Vec<u8> {
         let mut out = vec![0u8; elements];
         match self {
-            Kernel::Conv { src, in_shape, kernel, stride, pad, out_shape, weights, stage } => {
+            Kernel::Conv { src, in_shape, kernel, stride, pad, groups, out_shape, weights, stage } => {
                 let input = &store[*src];
                 let [ih, iw, ic] = *in_shape;
                 let [kh, kw] = *kernel;
                 let [oh, ow, oc] = *out_shape;
+                // runtime.md § Accumulation: output channel o of group g = o / O_g reads the input channels
+                // g·I_g + c, c < I_g; weights `[out][k_h][k_w][I_g]`.
+                let (g_in, g_out) = (ic / (*groups).max(1), oc / (*groups).max(1));
                 for oy in 0..oh {
                     for ox in 0..ow {
                         for o in 0..oc {
@@ -1468,9 +1493,9 @@ impl Kernel {
                                         else {
                                             continue;
                                         };
-                                        let w_row = ((o * kh + i) * kw + j) * ic;
-                                        let a_row = (iy * iw + ix) * ic;
-                                        for c in 0..ic {
+                                        let w_row = ((o * kh + i) * kw + j) * g_in;
+                                        let a_row = (iy * iw + ix) * ic + (o / g_out.max(1)) * g_in;
+                                        for c in 0..g_in {
                                             let q = load_byte(input[a_row + c], false);
                                             acc = acc.wrapping_add(weights[w_row + c].wrapping_mul(q));
                                         }

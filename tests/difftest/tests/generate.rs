@@ -85,7 +85,7 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
         let op = l["op"].as_str().unwrap().to_string();
         let name = l["name"].as_str().unwrap().to_string();
         let allowed: &[&str] = match op.as_str() {
-            "conv2d" => &["in_channels", "out_channels", "kernel", "stride", "padding", "input"],
+            "conv2d" => &["in_channels", "out_channels", "kernel", "stride", "padding", "groups", "input"],
             "dense" => &["in_features", "out_features", "input"],
             "max_pool" | "avg_pool" => &["kernel", "stride", "input"],
             "add" => &["inputs", "out"],
@@ -141,7 +141,17 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
                         feature("conv:asymmetric-pad");
                     }
                     let o = u(&l["out_channels"]);
-                    (k[0] * k[1] * x.shape[2], o, [(ph - k[0]) / s[0] + 1, (pw - k[1]) / s[1] + 1, o])
+                    // artifact.md: optional `groups` (default 1) dividing both channel counts.
+                    let g = obj.get("groups").map_or(1, u);
+                    assert!(g >= 1 && x.shape[2].is_multiple_of(g) && o.is_multiple_of(g), "{name}: groups {g}");
+                    match (obj.get("groups"), g) {
+                        (Some(_), 1) => feature("conv:groups=1-explicit"),
+                        (_, 1) => {}
+                        _ if g == x.shape[2] && o == g => feature("conv:depthwise"),
+                        _ if g == x.shape[2] => feature("conv:depthwise-multiplier"),
+                        _ => feature("conv:grouped"),
+                    }
+                    (k[0] * k[1] * (x.shape[2] / g), o, [(ph - k[0]) / s[0] + 1, (pw - k[1]) / s[1] + 1, o])
                 } else {
                     assert_eq!(u(&l["in_features"]), x.shape.iter().product::<u64>(), "{name}: in_features");
                     let o = u(&l["out_features"]);
@@ -512,6 +522,10 @@ fn valid_and_covering() {
         "conv:stride>1",
         "conv:stride-h!=w",
         "conv:asymmetric-pad",
+        "conv:depthwise",
+        "conv:depthwise-multiplier",
+        "conv:grouped",
+        "conv:groups=1-explicit",
         "bn",
         "bn:eps=0",
         "bn:negative-gamma",

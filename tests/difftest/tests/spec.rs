@@ -839,3 +839,34 @@ fn generated_artifacts_are_valid_for_the_spec() {
     }
     assert!(ok > refused, "{ok} loaded, {refused} refused");
 }
+
+/// Depthwise 2×2 conv with a channel multiplier (issue 12), input [2,2,2] scale 0.5, 2-bit weights scale 3
+/// (real weight = k), output scale 0.5: S = 0.5·3/3 = 0.5 = s_out, so C/s_out = 1 → (2^30, 1), L = 1, and
+/// with no bias the output is the accumulator. groups 2, 4 outputs: outputs 0, 1 read input channel 0,
+/// outputs 2, 3 channel 1 (g = o / 2). Weights [out][2][2][1]: o0 = 1,1,1,1; o1 = 1,−1,0,0; o2 = 0,0,0,1;
+/// o3 = 2,0,0,0. Input HWC: (0,0) = [1,10], (0,1) = [2,20], (1,0) = [3,30], (1,1) = [4,40].
+/// o0 = 1+2+3+4 = 10; o1 = 1−2 = −1 → clamp 0; o2 = 40; o3 = 2·10 = 20.
+#[test]
+fn depthwise_conv_with_a_channel_multiplier() {
+    let layer = r#"{"op": "conv2d", "name": "dw", "input": "input", "in_channels": 2, "out_channels": 4,
+        "kernel": [2,2], "stride": [1,1], "padding": [0,0,0,0], "groups": 2,
+        "weight": {"bits": 2, "scale": 3.0, "values": [1,1,1,1, 1,-1,0,0, 0,0,0,1, 2,0,0,0]},
+        "out": {"bits": 8, "scale": 0.5, "signed": false}}"#;
+    let json = artifact([2, 2, 2], "0.5", &[layer], "dw", 4);
+    let (_, output) = run(&json, &[1, 10, 2, 20, 3, 30, 4, 40]);
+    assert_eq!(output, [10, 0, 40, 20]);
+    // `groups` 1 and `null` are the default; 0 and a non-divisor are refused at `groups`.
+    for g in ["1", "null"] {
+        let plain = layer.replace("\"groups\": 2", &format!("\"groups\": {g}")).replace(
+            "[1,1,1,1, 1,-1,0,0, 0,0,0,1, 2,0,0,0]",
+            "[1,0,1,0,1,0,1,0, 0,1,0,1,0,1,0,1, 1,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,1]",
+        );
+        let (_, out) = run(&artifact([2, 2, 2], "0.5", &[&plain], "dw", 4), &[1, 10, 2, 20, 3, 30, 4, 40]);
+        // o0: channel 0 at every tap = 10; o1: channel 1 at every tap = 100; o2: (0,0) ch0 = 1; o3: (1,1) ch1 = 40.
+        assert_eq!(out, [10, 100, 1, 40], "groups {g}");
+    }
+    for g in ["0", "3"] {
+        let bad = layer.replace("\"groups\": 2", &format!("\"groups\": {g}"));
+        assert_eq!(invalid_at(&artifact([2, 2, 2], "0.5", &[&bad], "dw", 4)), ("dw".into(), "groups".into()));
+    }
+}
