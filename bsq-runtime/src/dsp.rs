@@ -79,6 +79,143 @@ pub(crate) fn uxtb16_ror8(x: u32) -> u32 {
     }
 }
 
+/// Two channels × `out.len() / 2` consecutive output pixels: pixel `q`'s window starts at
+/// `a[q·step..]` and is `rows` rows of `gpr` groups (see [`dot2_window`], same weights for every pixel); its
+/// two sums go to `out[2q]`, `out[2q+1]` (overwritten, not added to). When some window or the weights would
+/// run past their slices, nothing is written (the kernels never ask for that).
+///
+/// On DSP cores one assembly loop over the pixels, rows and groups: per two groups 18 instructions as in
+/// [`dot2_groups`], per row 11 (the counts, an odd group, the row skip, the end test), per pixel 18 (zeroed
+/// sums, the window start and weights reloaded, one `strd` of the sums, the pixel count) — the whole
+/// interior of an output row of the convolution.
+#[inline(always)]
+pub(crate) fn dot2_row(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride: usize, step: usize, out: &mut [i32]) {
+    let pixels = out.len() / 2;
+    let row_bytes = gpr * 4;
+    // The last pixel's last row must end inside `a`; multiplications only (no `UDIV` per output row).
+    let last = pixels
+        .checked_sub(1)
+        .and_then(|p| p.checked_mul(step))
+        .and_then(|s| s.checked_add(rows.checked_sub(1)?.checked_mul(stride)?))
+        .and_then(|s| s.checked_add(row_bytes));
+    let fits = last.is_some_and(|end| end <= a.len())
+        && rows.checked_mul(gpr).is_some_and(|n| n <= w.len())
+        && rows > 0
+        && gpr > 0
+        && stride >= row_bytes;
+    if !fits {
+        return;
+    }
+    #[cfg(bsq_dsp)]
+    if (w.as_ptr() as usize).is_multiple_of(4) && (out.as_ptr() as usize).is_multiple_of(4) {
+        let pw = w.as_ptr();
+        // The current pixel's window start, pairs of groups per row, the row skip, the end of the weights,
+        // where the next sums go, the pixel step, the pixels left, the start of the weights, an odd group
+        // per row.
+        let mut params: [usize; 9] = [
+            a.as_ptr() as usize,
+            gpr / 2,
+            stride - row_bytes,
+            pw.wrapping_add(rows * gpr) as usize,
+            out.as_mut_ptr() as usize,
+            step,
+            pixels,
+            pw as usize,
+            gpr % 2,
+        ];
+        let p = params.as_mut_ptr();
+        // SAFETY: for each of the `pixels ≥ 1` pixels, reads `rows · gpr ≤ w.len()` weight groups from the start
+        // of `w` (16 bytes each, 4-byte aligned for `ldm`, checked) and, for each row `r < rows`, the
+        // `4·gpr` bytes at `a + q·step + r·stride`, inside `a` since `(pixels − 1)·step + (rows − 1)·stride +
+        // 4·gpr ≤ a.len()` (checked above); writes two `i32` per pixel at `out` (4-byte aligned for `strd`;
+        // `2·pixels ≤ out.len()`) and the words of `params` (a live local array). Per row: `gpr / 2` double
+        // groups (the loop skipped when 0) and one more group when `gpr` is odd, so `gpr ≥ 1` groups; the
+        // row loop ends when `pw` reaches the end of the weights (`rows ≥ 1`), the pixel loop after `pixels`.
+        // No stack; the flags and every written register are declared.
+        unsafe {
+            core::arch::asm!(
+                "5:",
+                "ldr {pa}, [{p}]",
+                "ldr {pw}, [{p}, #28]",
+                "movs {t0}, #0",
+                "movs {t1}, #0",
+                "2:",
+                "ldr {cnt}, [{p}, #4]",
+                "cmp {cnt}, #0",
+                "beq 3f",
+                "1:",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "subs {cnt}, {cnt}, #1",
+                "bne 1b",
+                "3:",
+                "ldr {x}, [{p}, #32]",
+                "cmp {x}, #0",
+                "beq 4f",
+                "ldr {x}, [{pa}], #4",
+                "ldm {pw}!, {{r2, r3, r4, r5}}",
+                "uxtb16 {e}, {x}",
+                "uxtb16 {x}, {x}, ror #8",
+                "smlad {t0}, {e}, r2, {t0}",
+                "smlad {t0}, {x}, r3, {t0}",
+                "smlad {t1}, {e}, r4, {t1}",
+                "smlad {t1}, {x}, r5, {t1}",
+                "4:",
+                "ldr {x}, [{p}, #8]",
+                "add {pa}, {pa}, {x}",
+                "ldr {x}, [{p}, #12]",
+                "cmp {pw}, {x}",
+                "blo 2b",
+                "ldr {x}, [{p}, #16]",
+                "strd {t0}, {t1}, [{x}], #8",
+                "str {x}, [{p}, #16]",
+                "ldr {x}, [{p}]",
+                "ldr {e}, [{p}, #20]",
+                "add {x}, {x}, {e}",
+                "str {x}, [{p}]",
+                "ldr {x}, [{p}, #24]",
+                "subs {x}, {x}, #1",
+                "str {x}, [{p}, #24]",
+                "bne 5b",
+                p = in(reg) p,
+                pa = out(reg) _,
+                pw = out(reg) _,
+                cnt = out(reg) _,
+                t0 = out(reg) _,
+                t1 = out(reg) _,
+                x = out(reg) _,
+                e = out(reg) _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                options(nostack)
+            );
+        }
+        let _ = params;
+        return;
+    }
+    for (q, o) in out.chunks_exact_mut(2).enumerate() {
+        let [t0, t1] = dot2_window(w, a.get(q * step..).unwrap_or(&[]), rows, gpr, stride, [0, 0]);
+        o[0] = t0;
+        o[1] = t1;
+    }
+}
+
 /// Every channel pair against one window: for pair `p` (weights `w[p·groups..][..groups]`, the layout of
 /// [`dot2_groups`]) writes `Σ` of channel `2p` to `out[2p]` and of channel `2p+1` to `out[2p+1]`, over the
 /// groups of `x`, for the `out.len() / 2` pairs; nothing when the weights hold fewer pairs (the kernels

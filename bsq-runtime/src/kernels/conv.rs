@@ -21,7 +21,7 @@
 
 use super::decode::{Decoders, decoders};
 use super::{Finish, scratch_len};
-use crate::dsp::{dot2_groups, dot2_pairs, dot2_window};
+use crate::dsp::{dot2_groups, dot2_pairs, dot2_row};
 use crate::reference::{check_len, check_weights};
 use crate::{Conv2dShape, Error, OutputStage, PackedWeights};
 use core::hint::black_box;
@@ -543,19 +543,39 @@ fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, 
         let top = y * g.sh;
         let i0 = g.pad_top.saturating_sub(top);
         let i1 = g.k_h.min((g.in_h + g.pad_top).saturating_sub(top));
-        for x in 0..g.ow {
+        // The interior columns xa..xb (whole window rows) in runs of up to ROW_RUN pixels, one assembly
+        // loop each; the border columns one by one below.
+        // (`i0 < i1` for every output row of a valid shape: padding is smaller than the kernel; otherwise the
+        // sums stay 0, as in the reference.)
+        let gpr = g.k_w * gpc;
+        {
+            let mut x = g.xa;
+            while x < g.xb {
+                let n = (g.xb - x).min(ROW_RUN);
+                let base = ((top + i0 - g.pad_top) * g.in_w + x * g.sw - g.pad_left) * g.in_c;
+                let mut sums = [0i32; 2 * ROW_RUN];
+                if let (true, Some(a), Some(w), Some(t)) =
+                    (i0 < i1, input.get(base..), wg.get(i0 * gpr..i1 * gpr), sums.get_mut(..2 * n))
+                {
+                    dot2_row(w, a, i1 - i0, gpr, g.in_w * g.in_c, g.sw * g.in_c, t);
+                }
+                for (q, s) in sums.chunks_exact(2).take(n).enumerate() {
+                    let px = (y * g.ow + x + q) * g.out_c + o;
+                    put(output, px, fin[0].apply(s[0]));
+                    if two {
+                        put(output, px + 1, fin[1].apply(s[1]));
+                    }
+                }
+                x += n;
+            }
+        }
+        // Border columns (their windows are clipped at the left or right, so j0 > 0 or j1 < k_w).
+        for x in (0..g.xa).chain(g.xb.max(g.xa)..g.ow) {
             let left = x * g.sw;
             let j0 = g.pad_left.saturating_sub(left);
             let j1 = g.k_w.min((g.in_w + g.pad_left).saturating_sub(left));
             let mut acc = [0i32; 2];
-            if j0 == 0 && j1 == g.k_w && i0 < i1 {
-                // Interior column: the valid window rows are one contiguous block of weights.
-                let base = ((top + i0 - g.pad_top) * g.in_w + left - g.pad_left) * g.in_c;
-                let gpr = g.k_w * gpc;
-                if let (Some(a), Some(w)) = (input.get(base..), wg.get(i0 * gpr..i1 * gpr)) {
-                    acc = dot2_window(w, a, i1 - i0, gpr, g.in_w * g.in_c, acc);
-                }
-            } else if j0 < j1 {
+            if j0 < j1 {
                 let run = (j1 - j0) * g.in_c;
                 let mut base = ((top + i0 - g.pad_top) * g.in_w + left + j0 - g.pad_left) * g.in_c;
                 for i in i0..i1 {
@@ -645,6 +665,7 @@ fn gathered(
     let mut fins = [Finish::ZERO; FIN_CACHE];
     for (c, f) in fins.iter_mut().enumerate().take(g.out_c) {
         *f = Finish::new(stage, c);
+        black_box(());
     }
     let fins = fins.get(..g.out_c).unwrap_or(&[]);
     // The sums of one pixel, all channels (and a zero for the padding channel of an odd count).
@@ -660,22 +681,14 @@ fn gathered(
             let j1 = g.k_w.min((g.in_w + g.pad_left).saturating_sub(left));
             if rows_ok && j0 == 0 && j1 == g.k_w {
                 // Interior: k_h whole rows, nothing to zero.
-                let mut src = ((top - g.pad_top) * g.in_w + left - g.pad_left) * g.in_c;
-                for i in 0..g.k_h {
-                    let at = i * run_full;
-                    // Rows of at most 8 bytes: two word copies, running over into the next row (which is
-                    // copied after) or into the padding of the last group (whose weights are 0).
-                    if let (true, Some(s), Some(d)) = (
-                        run_full <= 8,
-                        input.get(src..src + 8).and_then(|s| <&[u8; 8]>::try_from(s).ok()),
-                        win.get_mut(at..at + 8).and_then(|d| <&mut [u8; 8]>::try_from(d).ok()),
-                    ) {
-                        *d = *s;
-                    } else if let (Some(s), Some(d)) = (input.get(src..src + run_full), win.get_mut(at..at + run_full))
-                    {
-                        copy_bytes(d, s);
+                let src = ((top - g.pad_top) * g.in_w + left - g.pad_left) * g.in_c;
+                if !(run_full <= 8 && gather_short_rows(&mut win, input, src, g.k_h, run_full, row_stride)) {
+                    for i in 0..g.k_h {
+                        let (at, s) = (i * run_full, src + i * row_stride);
+                        if let (Some(s), Some(d)) = (input.get(s..s + run_full), win.get_mut(at..at + run_full)) {
+                            copy_bytes(d, s);
+                        }
                     }
-                    src += row_stride;
                 }
             } else {
                 for i in 0..g.k_h {
@@ -714,6 +727,33 @@ fn put(output: &mut [u8], i: usize, v: u8) {
     }
 }
 
+/// Copies `rows` window rows of `run ≤ 8` bytes (row `i` from `input[src + i·stride..]`) to `win[i·run..]`,
+/// 8 bytes each (two word copies): a row runs over into the next one, which is copied after it, or into the
+/// padding of the last group, whose weights are 0. False (and possibly a partial copy) when a row's 8
+/// bytes are not all inside `input` or `win`: the caller then copies exactly. Out of line: in the pixel
+/// loop LLVM spills around it (27 instructions per row measured, 9 here).
+#[inline(never)]
+fn gather_short_rows(
+    win: &mut [u8; GATHER_MAX],
+    input: &[u8],
+    src: usize,
+    rows: usize,
+    run: usize,
+    stride: usize,
+) -> bool {
+    let (mut src, mut at) = (src, 0);
+    for _ in 0..rows {
+        let (Some(s), Some(d)) = (input.get(src..src + 8), win.get_mut(at..at + 8)) else { return false };
+        d.copy_from_slice(s);
+        src += stride;
+        at += run;
+    }
+    true
+}
+
+/// Interior pixels per call of the row loop ([`dot2_row`]; its sums on the stack: 256 bytes).
+const ROW_RUN: usize = 32;
+
 /// Output stages the gathered path keeps loaded (on the stack, 24 bytes each).
 const FIN_CACHE: usize = 32;
 
@@ -742,10 +782,13 @@ fn copy_bytes(dst: &mut [u8], src: &[u8]) {
 // the sums wrap, as in the reference.
 
 /// Interleaved pairs → per group of 4 window elements `a0 a2 a1 a3 b0 b2 b1 b3` (see above).
+/// Once per channel pair, so kept small: out of line and not unrolled (shared by both DSP paths).
+#[inline(never)]
 fn to_dsp_pairs(ws: &mut [i16]) {
     for g in ws.chunks_exact_mut(8) {
         let [a0, b0, a1, b1, a2, b2, a3, b3] = [g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]];
         g.copy_from_slice(&[a0, a2, a1, a3, b0, b2, b1, b3]);
+        black_box(());
     }
 }
 
