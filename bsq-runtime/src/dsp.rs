@@ -80,28 +80,43 @@ pub(crate) fn uxtb16_ror8(x: u32) -> u32 {
 }
 
 /// Two channels × `out.len() / 2` consecutive output pixels: pixel `q`'s window starts at
-/// `a[q·step..]` and is `rows` rows of `gpr` groups (see [`dot2_window`], same weights for every pixel); its
-/// two sums go to `out[2q]`, `out[2q+1]` (overwritten, not added to). When some window or the weights would
-/// run past their slices, nothing is written (the kernels never ask for that).
+/// `a[q·step..]` and is `rows` rows of `run` groups (see [`dot2_groups`]), row `r`'s activations at
+/// `r·stride` bytes and its weights at `w[r·wstride..][..run]` (the same weights for every pixel; `run <
+/// wstride` for a window clipped at the left or right border). Its two sums go to `out[2q]`, `out[2q+1]`
+/// (overwritten, not added to). When some window or the weights would run past their slices, nothing is
+/// written (the kernels never ask for that).
 ///
 /// On DSP cores one assembly loop over the pixels, rows and groups: per two groups 18 instructions as in
-/// [`dot2_groups`], per row 11 (the counts, an odd group, the row skip, the end test), per pixel 18 (zeroed
-/// sums, the window start and weights reloaded, one `strd` of the sums, the pixel count) — the whole
-/// interior of an output row of the convolution.
-#[inline(always)]
-pub(crate) fn dot2_row(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride: usize, step: usize, out: &mut [i32]) {
+/// [`dot2_groups`], per row 13 (the counts, an odd group, the two row skips, the end test), per pixel 18
+/// (zeroed sums, the window start and weights reloaded, one `strd` of the sums, the pixel count) — the
+/// whole interior of an output row of the convolution, or one border pixel.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)] // Two call sites (interior runs, border pixels): one copy.
+pub(crate) fn dot2_row(
+    w: &[[i16; 8]],
+    a: &[u8],
+    rows: usize,
+    run: usize,
+    wstride: usize,
+    stride: usize,
+    step: usize,
+    out: &mut [i32],
+) {
     let pixels = out.len() / 2;
-    let row_bytes = gpr * 4;
-    // The last pixel's last row must end inside `a`; multiplications only (no `UDIV` per output row).
+    let row_bytes = run * 4;
+    // The last pixel's last row must end inside `a`, the last row's weights inside `w`; multiplications
+    // only (no `UDIV` per call).
     let last = pixels
         .checked_sub(1)
         .and_then(|p| p.checked_mul(step))
         .and_then(|s| s.checked_add(rows.checked_sub(1)?.checked_mul(stride)?))
         .and_then(|s| s.checked_add(row_bytes));
+    let w_end = rows.checked_sub(1).and_then(|r| r.checked_mul(wstride)).and_then(|s| s.checked_add(run));
     let fits = last.is_some_and(|end| end <= a.len())
-        && rows.checked_mul(gpr).is_some_and(|n| n <= w.len())
+        && w_end.is_some_and(|end| end <= w.len())
         && rows > 0
-        && gpr > 0
+        && run > 0
+        && wstride >= run
         && stride >= row_bytes;
     if !fits {
         return;
@@ -112,25 +127,28 @@ pub(crate) fn dot2_row(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride
         // The current pixel's window start, pairs of groups per row, the row skip, the end of the weights,
         // where the next sums go, the pixel step, the pixels left, the start of the weights, an odd group
         // per row.
-        let mut params: [usize; 9] = [
+        let mut params: [usize; 10] = [
             a.as_ptr() as usize,
-            gpr / 2,
+            run / 2,
             stride - row_bytes,
-            pw.wrapping_add(rows * gpr) as usize,
+            pw.wrapping_add(rows * wstride) as usize,
             out.as_mut_ptr() as usize,
             step,
             pixels,
             pw as usize,
-            gpr % 2,
+            run % 2,
+            (wstride - run) * 16,
         ];
         let p = params.as_mut_ptr();
-        // SAFETY: for each of the `pixels ≥ 1` pixels, reads `rows · gpr ≤ w.len()` weight groups from the start
-        // of `w` (16 bytes each, 4-byte aligned for `ldm`, checked) and, for each row `r < rows`, the
-        // `4·gpr` bytes at `a + q·step + r·stride`, inside `a` since `(pixels − 1)·step + (rows − 1)·stride +
-        // 4·gpr ≤ a.len()` (checked above); writes two `i32` per pixel at `out` (4-byte aligned for `strd`;
-        // `2·pixels ≤ out.len()`) and the words of `params` (a live local array). Per row: `gpr / 2` double
-        // groups (the loop skipped when 0) and one more group when `gpr` is odd, so `gpr ≥ 1` groups; the
-        // row loop ends when `pw` reaches the end of the weights (`rows ≥ 1`), the pixel loop after `pixels`.
+        // SAFETY: for each of the `pixels ≥ 1` pixels and each row `r < rows`, reads the `run` weight groups at
+        // `w + r·wstride` (16 bytes each, 4-byte aligned for `ldm`, checked; inside `w` since
+        // `(rows − 1)·wstride + run ≤ w.len()`) and the `4·run` bytes at `a + q·step + r·stride` (inside `a`
+        // since `(pixels − 1)·step + (rows − 1)·stride + 4·run ≤ a.len()`), all checked above; writes two
+        // `i32` per pixel at `out` (4-byte aligned for `strd`; `2·pixels ≤ out.len()`) and the words of
+        // `params` (a live local array). Per row: `run / 2` double groups (the loop skipped when 0) and one
+        // more group when `run` is odd, so `run ≥ 1` groups, then the skips to the next row; the row loop
+        // ends when `pw` reaches `w + rows·wstride` (`rows ≥ 1`; the pointer after the last row, not read),
+        // the pixel loop after `pixels`.
         // No stack; the flags and every written register are declared.
         unsafe {
             core::arch::asm!(
@@ -177,6 +195,8 @@ pub(crate) fn dot2_row(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride
                 "4:",
                 "ldr {x}, [{p}, #8]",
                 "add {pa}, {pa}, {x}",
+                "ldr {x}, [{p}, #36]",
+                "add {pw}, {pw}, {x}",
                 "ldr {x}, [{p}, #12]",
                 "cmp {pw}, {x}",
                 "blo 2b",
@@ -210,9 +230,14 @@ pub(crate) fn dot2_row(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride
         return;
     }
     for (q, o) in out.chunks_exact_mut(2).enumerate() {
-        let [t0, t1] = dot2_window(w, a.get(q * step..).unwrap_or(&[]), rows, gpr, stride, [0, 0]);
-        o[0] = t0;
-        o[1] = t1;
+        let mut acc = [0, 0];
+        for r in 0..rows {
+            let (at, wt) = (q * step + r * stride, r * wstride);
+            let (Some(x), Some(wr)) = (a.get(at..at + row_bytes), w.get(wt..wt + run)) else { break };
+            acc = dot2_groups(wr, x.as_chunks::<4>().0, acc);
+        }
+        o[0] = acc[0];
+        o[1] = acc[1];
     }
 }
 
@@ -379,80 +404,12 @@ pub(crate) fn pair_word(w: &[i16; 2]) -> u32 {
 /// Two channels × one pixel over whole groups of 4 window elements: for each group `g`, with activation
 /// bytes `x = a[g]` and weights `w[g] = [c0: w0 w2 w1 w3, c1: w0 w2 w1 w3]` (the order of
 /// [`crate::kernels`]' DSP layout), adds `Σ_k w_c[k]·x[k]` to `acc[c]` (wrapping). Groups past the shorter
-/// slice are ignored.
-///
-/// On DSP cores one loop in assembly, two groups (16 multiply-accumulates) per iteration in 18 instructions:
-/// `ldr` of 4 activation bytes, `ldm` of the 4 weight words of the group, 2 `UXTB16`, 4 `SMLAD`, twice,
-/// and `subs` + `bne`. `w` must then be 4-byte aligned (`ldm`); otherwise (never for the kernels, which
-/// align their scratch) the portable loop runs.
+/// slice are ignored. The fallback of the assembly loops (a misaligned scratch, which the kernels never
+/// pass) and their model on cores without DSP: one-instruction wrappers, no assembly loop of its own.
 #[inline(always)]
 pub(crate) fn dot2_groups(w: &[[i16; 8]], a: &[[u8; 4]], acc: [i32; 2]) -> [i32; 2] {
-    let n = w.len().min(a.len());
-    #[cfg(bsq_dsp)]
-    if (w.as_ptr() as usize).is_multiple_of(4) && n > 0 {
-        let [mut t0, mut t1] = acc;
-        let (mut pa, mut pw) = (a.as_ptr(), w.as_ptr());
-        let mut pairs = n / 2;
-        // SAFETY: reads `n` groups: `16·n` bytes from `pw` (inside `w`, 4-byte aligned as `ldm` requires,
-        // checked above) and `4·n` bytes from `pa` (inside `a`; `ldr` accepts any alignment on Armv7E-M and
-        // Armv8-M Mainline). The loop runs `pairs = n / 2` times (skipped when 0), then one more group when
-        // `n` is odd; every other register it writes is declared as an output; no stack, flags clobbered
-        // (declared: no `preserves_flags`).
-        unsafe {
-            core::arch::asm!(
-                "cmp {pairs}, #0",
-                "beq 2f",
-                "1:",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
-                "subs {pairs}, {pairs}, #1",
-                "bne 1b",
-                "2:",
-                "tst {n}, #1",
-                "beq 3f",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
-                "3:",
-                t0 = inout(reg) t0,
-                t1 = inout(reg) t1,
-                pa = inout(reg) pa,
-                pw = inout(reg) pw,
-                pairs = inout(reg) pairs,
-                n = in(reg) n,
-                x = out(reg) _,
-                e = out(reg) _,
-                out("r2") _,
-                out("r3") _,
-                out("r4") _,
-                out("r5") _,
-                options(nostack, readonly)
-            );
-        }
-        let _ = (pa, pw, pairs);
-        return [t0, t1];
-    }
     let [mut t0, mut t1] = acc;
-    for (w, x) in w[..n].iter().zip(&a[..n]) {
+    for (w, x) in w.iter().zip(a) {
         let x = u32::from_le_bytes(*x);
         let (e, o) = (uxtb16(x), uxtb16_ror8(x));
         let (w, _) = w.as_chunks::<2>();
@@ -460,135 +417,6 @@ pub(crate) fn dot2_groups(w: &[[i16; 8]], a: &[[u8; 4]], acc: [i32; 2]) -> [i32;
         t1 = smlad(e, pair_word(&w[2]), smlad(o, pair_word(&w[3]), t1));
     }
     [t0, t1]
-}
-
-/// Two channels × one whole window: `rows` window rows of `gpr` groups each (see [`dot2_groups`]); row `r`'s
-/// activations are `a[r·stride..][..4·gpr]`, its weights `w[r·gpr..][..gpr]`. The result equals
-/// `dot2_groups` row by row; when a row or the weights would run past their slice, nothing is added at all
-/// (the kernels never ask for that).
-///
-/// On DSP cores one assembly loop over the rows and groups (the per-pixel work of the interior of a
-/// convolution): per group 8 instructions as in `dot2_groups`, per two groups one `subs` + `bne` when `gpr`
-/// is even (per group otherwise), per row 6 (`ldr` of the counts, the stride and the end, `add`, `cmp`,
-/// `blo`).
-#[inline(always)]
-pub(crate) fn dot2_window(w: &[[i16; 8]], a: &[u8], rows: usize, gpr: usize, stride: usize, acc: [i32; 2]) -> [i32; 2] {
-    // Every row must lie inside both slices (checked with multiplications: a division per call would cost
-    // a `UDIV` per output pixel); otherwise no row is added.
-    let row_bytes = gpr * 4;
-    let fits = rows
-        .checked_mul(gpr)
-        .is_some_and(|n| n <= w.len())
-        .then(|| rows.checked_sub(1)?.checked_mul(stride)?.checked_add(row_bytes))
-        .flatten()
-        .is_some_and(|end| end <= a.len());
-    let rows = if fits { rows } else { 0 };
-    #[cfg(bsq_dsp)]
-    if (w.as_ptr() as usize).is_multiple_of(4) && rows > 0 && gpr > 0 && stride >= row_bytes {
-        let [mut t0, mut t1] = acc;
-        let (mut pa, mut pw) = (a.as_ptr(), w.as_ptr());
-        let even = gpr.is_multiple_of(2);
-        // Per row: the group (or pair) count, the step from the end of a row's activations to the next
-        // row's start, and the end of the weights.
-        let params: [usize; 3] =
-            [if even { gpr / 2 } else { gpr }, stride - row_bytes, pw.wrapping_add(rows * gpr) as usize];
-        let p = params.as_ptr();
-        // SAFETY: reads `rows · gpr` groups of weights (16 bytes each, from `pw`, 4-byte aligned for `ldm` as
-        // checked above) — `rows · gpr ≤ w.len()` — and, for each row `r < rows`, the 4·gpr activation bytes
-        // at `pa + r·stride` — inside `a` since `(rows − 1)·stride + 4·gpr ≤ a.len()` — and the three words of
-        // `params`. `rows ≥ 1` and the per-row count ≥ 1, so each loop runs at least once and the row loop
-        // ends when `pw` reaches the end of the weights. No stack; the flags and every written register are
-        // declared.
-        unsafe {
-            if even {
-                core::arch::asm!(
-                    "2:",
-                    "ldr {cnt}, [{p}]",
-                    "1:",
-                    "ldr {x}, [{pa}], #4",
-                    "ldm {pw}!, {{r2, r3, r4, r5}}",
-                    "uxtb16 {e}, {x}",
-                    "uxtb16 {x}, {x}, ror #8",
-                    "smlad {t0}, {e}, r2, {t0}",
-                    "smlad {t0}, {x}, r3, {t0}",
-                    "smlad {t1}, {e}, r4, {t1}",
-                    "smlad {t1}, {x}, r5, {t1}",
-                    "ldr {x}, [{pa}], #4",
-                    "ldm {pw}!, {{r2, r3, r4, r5}}",
-                    "uxtb16 {e}, {x}",
-                    "uxtb16 {x}, {x}, ror #8",
-                    "smlad {t0}, {e}, r2, {t0}",
-                    "smlad {t0}, {x}, r3, {t0}",
-                    "smlad {t1}, {e}, r4, {t1}",
-                    "smlad {t1}, {x}, r5, {t1}",
-                    "subs {cnt}, {cnt}, #1",
-                    "bne 1b",
-                    "ldr {x}, [{p}, #4]",
-                    "add {pa}, {pa}, {x}",
-                    "ldr {x}, [{p}, #8]",
-                    "cmp {pw}, {x}",
-                    "blo 2b",
-                    t0 = inout(reg) t0,
-                    t1 = inout(reg) t1,
-                    pa = inout(reg) pa,
-                    pw = inout(reg) pw,
-                    p = in(reg) p,
-                    cnt = out(reg) _,
-                    x = out(reg) _,
-                    e = out(reg) _,
-                    out("r2") _,
-                    out("r3") _,
-                    out("r4") _,
-                    out("r5") _,
-                    options(nostack, readonly)
-                );
-            } else {
-                core::arch::asm!(
-                    "2:",
-                    "ldr {cnt}, [{p}]",
-                    "1:",
-                    "ldr {x}, [{pa}], #4",
-                    "ldm {pw}!, {{r2, r3, r4, r5}}",
-                    "uxtb16 {e}, {x}",
-                    "uxtb16 {x}, {x}, ror #8",
-                    "smlad {t0}, {e}, r2, {t0}",
-                    "smlad {t0}, {x}, r3, {t0}",
-                    "smlad {t1}, {e}, r4, {t1}",
-                    "smlad {t1}, {x}, r5, {t1}",
-                    "subs {cnt}, {cnt}, #1",
-                    "bne 1b",
-                    "ldr {x}, [{p}, #4]",
-                    "add {pa}, {pa}, {x}",
-                    "ldr {x}, [{p}, #8]",
-                    "cmp {pw}, {x}",
-                    "blo 2b",
-                    t0 = inout(reg) t0,
-                    t1 = inout(reg) t1,
-                    pa = inout(reg) pa,
-                    pw = inout(reg) pw,
-                    p = in(reg) p,
-                    cnt = out(reg) _,
-                    x = out(reg) _,
-                    e = out(reg) _,
-                    out("r2") _,
-                    out("r3") _,
-                    out("r4") _,
-                    out("r5") _,
-                    options(nostack, readonly)
-                );
-            }
-        }
-        let _ = (pa, pw);
-        return [t0, t1];
-    }
-    let mut acc = acc;
-    for r in 0..rows {
-        let (Some(wr), Some(ar)) = (w.get(r * gpr..(r + 1) * gpr), a.get(r * stride..r * stride + row_bytes)) else {
-            break;
-        };
-        acc = dot2_groups(wr, ar.as_chunks::<4>().0, acc);
-    }
-    acc
 }
 
 /// `PKHBT lo, hi, LSL #16`: the low halfword of `lo` and the low halfword of `hi` as the high one. Plain

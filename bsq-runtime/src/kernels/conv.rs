@@ -21,7 +21,7 @@
 
 use super::decode::{Decoders, decoders};
 use super::{Finish, scratch_len};
-use crate::dsp::{dot2_groups, dot2_pairs, dot2_row};
+use crate::dsp::{dot2_pairs, dot2_row};
 use crate::reference::{check_len, check_weights};
 use crate::{Conv2dShape, Error, OutputStage, PackedWeights};
 use core::hint::black_box;
@@ -535,7 +535,7 @@ fn dot_1x1(w: &[i16], a0: &[u8], acc: &mut [i32; 4]) {
 /// All output pixels of the channels `o`, `o+1` (only `o` unless `two`: an odd last channel, computed
 /// against zero weights for the missing one) on the DSP path (`in_c % 4 == 0`), weights in the DSP layout
 /// in `ws`: one pixel at a time, each valid window row (clipped at the borders, which keeps whole
-/// groups of 4 channels) one call of the assembly loop [`dot2_groups`].
+/// groups of 4 channels) one call of the assembly loop [`crate::dsp`].
 fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, two: bool, output: &mut [u8]) {
     let (wg, _) = ws.as_chunks::<8>();
     let gpc = g.in_c / 4;
@@ -557,7 +557,7 @@ fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, 
                 if let (true, Some(a), Some(w), Some(t)) =
                     (i0 < i1, input.get(base..), wg.get(i0 * gpr..i1 * gpr), sums.get_mut(..2 * n))
                 {
-                    dot2_row(w, a, i1 - i0, gpr, g.in_w * g.in_c, g.sw * g.in_c, t);
+                    dot2_row(w, a, i1 - i0, gpr, gpr, g.in_w * g.in_c, g.sw * g.in_c, t);
                 }
                 for (q, s) in sums.chunks_exact(2).take(n).enumerate() {
                     let px = (y * g.ow + x + q) * g.out_c + o;
@@ -575,16 +575,12 @@ fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, 
             let j0 = g.pad_left.saturating_sub(left);
             let j1 = g.k_w.min((g.in_w + g.pad_left).saturating_sub(left));
             let mut acc = [0i32; 2];
-            if j0 < j1 {
-                let run = (j1 - j0) * g.in_c;
-                let mut base = ((top + i0 - g.pad_top) * g.in_w + left + j0 - g.pad_left) * g.in_c;
-                for i in i0..i1 {
-                    let g0 = (i * g.k_w + j0) * gpc;
-                    let (Some(a), Some(w)) = (input.get(base..base + run), wg.get(g0..g0 + run / 4)) else {
-                        break;
-                    };
-                    acc = dot2_groups(w, a.as_chunks::<4>().0, acc);
-                    base += g.in_w * g.in_c;
+            if j0 < j1 && i0 < i1 {
+                // The clipped window: rows of (j1 − j0)·in_c/4 groups, weights `gpr` groups apart.
+                let base = ((top + i0 - g.pad_top) * g.in_w + left + j0 - g.pad_left) * g.in_c;
+                let g0 = (i0 * g.k_w + j0) * gpc;
+                if let (Some(a), Some(w)) = (input.get(base..), wg.get(g0..)) {
+                    dot2_row(w, a, i1 - i0, (j1 - j0) * gpc, gpr, g.in_w * g.in_c, 0, &mut acc);
                 }
             }
             let px = (y * g.ow + x) * g.out_c + o;
@@ -600,7 +596,7 @@ fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, 
 // Window rows are then too short and misaligned for the per-row loop, so each output pixel's whole window
 // (`row_len` bytes, zero-padded to whole groups of 4, zeros where it hangs over the padding) is gathered
 // once into a stack buffer, and every channel pair's weights — all decoded once into the scratch, each
-// pair padded to the same whole groups — runs against it in one assembly loop ([`dot2_groups`]).
+// pair padded to the same whole groups — runs against it in one assembly loop ([`crate::dsp`]).
 
 /// Largest gathered window, bytes (the stack buffer).
 const GATHER_MAX: usize = 256;
