@@ -13,7 +13,7 @@ use crate::artifact::*;
 use crate::exec::Executor;
 
 /// Names of the fixtures, in a stable order.
-pub const NAMES: [&str; 5] = ["mlp", "convnet", "resblock", "zerobit", "widths"];
+pub const NAMES: [&str; 6] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv"];
 
 /// The fixtures' generator: SplitMix64 from `rand_xoshiro`, whose stream is fixed by its definition (the
 /// fixtures, their inputs and the goldens stay the same across versions), with the few draws they use.
@@ -189,9 +189,27 @@ impl Gen {
         act: Act,
         bn: bool,
     ) {
+        self.gconv(name, input, out_c, 1, k, stride, pad, bits, act, bn);
+    }
+
+    /// A convolution with `groups` channel groups (1: the plain convolution, same draws as before).
+    #[allow(clippy::too_many_arguments)]
+    fn gconv(
+        &mut self,
+        name: &str,
+        input: &str,
+        out_c: usize,
+        groups: usize,
+        k: usize,
+        stride: usize,
+        pad: [usize; 4],
+        bits: u8,
+        act: Act,
+        bn: bool,
+    ) {
         let (xs, shape) = self.real(input);
         let in_c = shape[2];
-        let weight = self.weights(bits, out_c * k * k * in_c);
+        let weight = self.weights(bits, out_c * k * k * (in_c / groups));
         let bias = if bn { None } else { Some((0..out_c).map(|_| self.rng.float(-0.1, 0.2)).collect::<Vec<f32>>()) };
         let bn = if bn { Some(self.bn(out_c)) } else { None };
         let mut layer = Conv2d {
@@ -202,7 +220,7 @@ impl Gen {
             kernel: [k, k],
             stride: [stride, stride],
             padding: pad,
-            groups: None,
+            groups: (groups != 1).then_some(groups),
             weight,
             bias,
             bn,
@@ -386,6 +404,22 @@ pub fn fixture(name: &str) -> Option<Artifact> {
                 g.dense(&name, &prev, n, bits, act);
                 prev = name;
             }
+            g.finish()
+        }
+        // Depthwise-separable blocks (MobileNet / DS-CNN) and grouped convolutions (issue 12): depthwise 3×3
+        // (stride 2, and stride 1 on 16 channels: the 4-channel-block path), pointwise 1×1, a depthwise
+        // layer with a channel multiplier and a general grouped conv (the one-channel path).
+        "dsconv" => {
+            let mut g = Gen::new(name, [10, 10, 3], 10);
+            g.conv("stem", "input", 8, 3, 1, [1, 1, 1, 1], 4, u(4), true);
+            g.gconv("dw1", "stem", 8, 8, 3, 2, [1, 1, 1, 1], 3, u(4), true);
+            g.conv("pw1", "dw1", 16, 1, 1, [0, 0, 0, 0], 5, u(4), true);
+            g.gconv("dw2", "pw1", 16, 16, 3, 1, [1, 1, 1, 1], 8, u(8), true);
+            g.conv("pw2", "dw2", 16, 1, 1, [0, 0, 0, 0], 2, u(4), true);
+            g.gconv("dwm", "pw2", 32, 16, 3, 2, [0, 0, 1, 1], 6, u(4), false);
+            g.gconv("gc", "dwm", 8, 4, 3, 1, [1, 1, 1, 1], 1, u(8), true);
+            g.unary("gap", "gc", true);
+            g.dense("fc", "gap", 10, 7, s(8));
             g.finish()
         }
         // Not in NAMES (not in the QEMU suites): the demo's LeNet (`bsq train --model lenet`) with the

@@ -183,8 +183,9 @@ fn depthwise(
     input: &[u8],
     output: &mut [u8],
 ) {
+    // `checked`: no slice-index panic path, even where LLVM cannot relate the two products.
     let Some(block) = scratch.get_mut(..(DEPTHWISE_LANES + 1) * row_len) else { return };
-    let (ws, tmp) = block.split_at_mut(DEPTHWISE_LANES * row_len);
+    let Some((ws, tmp)) = block.split_at_mut_checked(DEPTHWISE_LANES * row_len) else { return };
     let last = g.out_c.saturating_sub(DEPTHWISE_LANES);
     let mut o = 0;
     while o < g.out_c {
@@ -238,7 +239,7 @@ fn depthwise_block(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; DEPTHWISE_LA
 fn dot_lanes(w: &[i16], a: &[u8], ic: usize, b: usize, acc: &mut [i32; DEPTHWISE_LANES]) {
     let [mut t0, mut t1, mut t2, mut t3] = *acc;
     for (w, px) in w.chunks_exact(DEPTHWISE_LANES).zip(a.chunks_exact(ic)) {
-        let Some(x) = px.get(b..b + DEPTHWISE_LANES) else { break };
+        let Some(x) = px.get(b..).and_then(<[u8]>::first_chunk::<DEPTHWISE_LANES>) else { break };
         // |w| ≤ 256 and x ≤ 255: every product fits in i32; the sums wrap explicitly, like the reference's.
         t0 = t0.wrapping_add(w[0] as i32 * x[0] as i32);
         t1 = t1.wrapping_add(w[1] as i32 * x[1] as i32);

@@ -24,3 +24,7 @@ pub mod zerobit {
 pub mod widths {
     include!(concat!(env!("OUT_DIR"), "/widths.rs"));
 }
+/// The `dsconv` fixture (depthwise-separable and grouped convolutions).
+pub mod dsconv {
+    include!(concat!(env!("OUT_DIR"), "/dsconv.rs"));
+}

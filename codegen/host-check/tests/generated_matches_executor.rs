@@ -63,6 +63,11 @@ fn widths_matches() {
 }
 
 #[test]
+fn dsconv_matches() {
+    check("dsconv", runner!(dsconv), models::dsconv::INPUT_LEN, models::dsconv::ARENA_BYTES);
+}
+
+#[test]
 fn generated_constants_describe_the_model() {
     use models::resblock as m;
     assert_eq!(m::INPUT_SHAPE, [8, 8, 3]);
