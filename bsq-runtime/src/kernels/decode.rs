@@ -7,6 +7,7 @@
 //! zero-padded copy of the row's tail.
 
 use crate::PackedWeights;
+use crate::dsp::load_le32;
 
 /// Sign-extends the low `W` bits of `x`.
 #[inline(always)]
@@ -22,8 +23,16 @@ fn sext<const W: usize>(x: u32) -> i32 {
 #[inline(always)]
 pub(crate) fn group<const W: usize>(g: &[u8; W]) -> [i32; 8] {
     let b = |i: usize| if i < W { g[i] } else { 0 };
-    let lo = u32::from_le_bytes([b(0), b(1), b(2), b(3)]);
-    let hi = u32::from_le_bytes([b(4), b(5), b(6), b(7)]);
+    // Whole words with one load each where the group has them (see `load_le32`).
+    // A word past the group's end (W < 8) is the group's last 4 bytes shifted down (the missing bytes 0).
+    let load = |at: usize| g.get(at..at + 4).and_then(|w| <&[u8; 4]>::try_from(w).ok()).map(load_le32);
+    let word = |at: usize| match load(at) {
+        Some(w) => w,
+        None if W >= 4 && at < W => load(W - 4).map_or(0, |w| w >> (8 * (at + 4 - W))),
+        None => u32::from_le_bytes([b(at), b(at + 1), b(at + 2), b(at + 3)]),
+    };
+    let lo = word(0);
+    let hi = word(4);
     let top = b(8) as u32;
     let field = |k: usize| -> i32 {
         let bit = k * W;
