@@ -117,7 +117,7 @@ pub fn conv2d_bits<const BITS: u8, const PATH: u8>(
 /// The DSP-instruction convolution; contract of [`crate::reference::conv2d`], same scratch as [`conv2d`].
 /// When `in_c` is a multiple of 4 (every window row, and every clipped border run, is then whole groups of
 /// 4 input channels) the decoded weights of two channels are reordered for `SMLAD`, and each pixel's
-/// window is one assembly loop ([`crate::dsp`]): per group of 4 activations one word load, two `UXTB16`,
+/// window is one assembly loop (module `dsp`): per group of 4 activations one word load, two `UXTB16`,
 /// one `LDM` of 4 weight words and 4 `SMLAD`s (8 multiply-accumulates). Other layers take the portable
 /// path. On cores without the DSP extension it runs with portable models of the
 /// instructions (same bytes, slower): that is how the host tests check it.
@@ -537,6 +537,8 @@ fn dot_1x1(w: &[i16], a0: &[u8], acc: &mut [i32; 4]) {
 /// in `ws`: one pixel at a time, each valid window row (clipped at the borders, which keeps whole
 /// groups of 4 channels) one call of the assembly loop [`crate::dsp`].
 fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, two: bool, output: &mut [u8]) {
+    // The sums of one run of interior pixels (`dot2_row` overwrites them): zeroed once per call.
+    let mut sums = [0i32; 2 * ROW_RUN];
     let (wg, _) = ws.as_chunks::<8>();
     let gpc = g.in_c / 4;
     for y in 0..g.oh {
@@ -553,11 +555,12 @@ fn channels_dsp2(g: &Geo, ws: &[i16], input: &[u8], fin: [Finish; 2], o: usize, 
             while x < g.xb {
                 let n = (g.xb - x).min(ROW_RUN);
                 let base = ((top + i0 - g.pad_top) * g.in_w + x * g.sw - g.pad_left) * g.in_c;
-                let mut sums = [0i32; 2 * ROW_RUN];
                 if let (true, Some(a), Some(w), Some(t)) =
                     (i0 < i1, input.get(base..), wg.get(i0 * gpr..i1 * gpr), sums.get_mut(..2 * n))
                 {
                     dot2_row(w, a, i1 - i0, gpr, gpr, g.in_w * g.in_c, g.sw * g.in_c, t);
+                } else {
+                    sums.fill(0);
                 }
                 for (q, s) in sums.chunks_exact(2).take(n).enumerate() {
                     let px = (y * g.ow + x + q) * g.out_c + o;
