@@ -9,6 +9,27 @@
 //! Why `asm!`: the `core::arch::arm` DSP intrinsics (`__smlad`, `__uxtb16`) are unstable, and LLVM does not
 //! form `SMLAD` / `UXTB16` from plain Rust.
 
+/// The assembly of one group of 4 window elements × 2 channels (8 multiply-accumulates), shared by the
+/// loops below: `ldr` of 4 activation bytes from `pa` (post-increment), `ldm` of the group's 4 weight
+/// words from `pw` (post-increment) into r2–r5, the even and odd activation bytes as halfwords
+/// (`UXTB16`, `UXTB16 … ROR #8`) and 4 `SMLAD` into the sums `t0` (channel 0: r2, r3) and `t1` (channel 1:
+/// r4, r5). Operands `pa`, `pw`, `x`, `e`, `t0`, `t1` and r2–r5 are declared by each loop.
+#[cfg(bsq_dsp)]
+macro_rules! group {
+    () => {
+        concat!(
+            "ldr {x}, [{pa}], #4\n",
+            "ldm {pw}!, {{r2, r3, r4, r5}}\n",
+            "uxtb16 {e}, {x}\n",
+            "uxtb16 {x}, {x}, ror #8\n",
+            "smlad {t0}, {e}, r2, {t0}\n",
+            "smlad {t0}, {x}, r3, {t0}\n",
+            "smlad {t1}, {e}, r4, {t1}\n",
+            "smlad {t1}, {x}, r5, {t1}"
+        )
+    };
+}
+
 /// `SMLAD acc, x, y`: `acc + x.lo·y.lo + x.hi·y.hi` (signed 16-bit halves, products exact in 32 bits, the
 /// sum wrapping modulo 2^32 — the instruction sets the Q flag on overflow, which nothing here reads).
 #[inline(always)]
@@ -162,36 +183,15 @@ pub(crate) fn dot2_row(
                 "cmp {cnt}, #0",
                 "beq 3f",
                 "1:",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
+                group!(),
+                group!(),
                 "subs {cnt}, {cnt}, #1",
                 "bne 1b",
                 "3:",
                 "ldr {x}, [{p}, #32]",
                 "cmp {x}, #0",
                 "beq 4f",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
+                group!(),
                 "4:",
                 "ldr {x}, [{p}, #8]",
                 "add {pa}, {pa}, {x}",
@@ -283,36 +283,15 @@ pub(crate) fn dot2_pairs(w: &[[i16; 8]], x: &[[u8; 4]], out: &mut [i32]) {
                 "cmp {cnt}, #0",
                 "beq 2f",
                 "1:",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
+                group!(),
+                group!(),
                 "subs {cnt}, {cnt}, #1",
                 "bne 1b",
                 "2:",
                 "ldr {cnt}, [{p}, #8]",
                 "cmp {cnt}, #0",
                 "beq 3f",
-                "ldr {x}, [{pa}], #4",
-                "ldm {pw}!, {{r2, r3, r4, r5}}",
-                "uxtb16 {e}, {x}",
-                "uxtb16 {x}, {x}, ror #8",
-                "smlad {t0}, {e}, r2, {t0}",
-                "smlad {t0}, {x}, r3, {t0}",
-                "smlad {t1}, {e}, r4, {t1}",
-                "smlad {t1}, {x}, r5, {t1}",
+                group!(),
                 "3:",
                 "ldr {x}, [{p}, #12]",
                 "strd {t0}, {t1}, [{x}], #8",
