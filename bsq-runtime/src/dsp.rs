@@ -56,48 +56,45 @@ pub(crate) fn smlad(x: u32, y: u32, acc: i32) -> i32 {
     }
 }
 
-/// `UXTB16 x`: bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
-#[inline(always)]
-pub(crate) fn uxtb16(x: u32) -> u32 {
-    #[cfg(bsq_dsp)]
-    {
-        let r: u32;
-        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
-        unsafe {
-            core::arch::asm!(
-                "uxtb16 {r}, {x}",
-                r = lateout(reg) r, x = in(reg) x,
-                options(pure, nomem, nostack, preserves_flags)
-            );
+/// One-instruction byte-pair extractions (`UXTB16` / `SXTB16`, with and without `ROR #8`), each a
+/// function `fn(u32) -> u32` with its portable model.
+macro_rules! byte_pairs {
+    ($($(#[$doc:meta])* $name:ident => $insn:literal, |$x:ident| $model:expr;)*) => {$(
+        $(#[$doc])*
+        #[inline(always)]
+        pub(crate) fn $name($x: u32) -> u32 {
+            #[cfg(bsq_dsp)]
+            {
+                let r: u32;
+                // SAFETY: one register-only instruction (no memory, stack or flags); every input value is
+                // valid.
+                unsafe {
+                    core::arch::asm!(
+                        $insn,
+                        r = lateout(reg) r, x = in(reg) $x,
+                        options(pure, nomem, nostack, preserves_flags)
+                    );
+                }
+                r
+            }
+            #[cfg(not(bsq_dsp))]
+            {
+                $model
+            }
         }
-        r
-    }
-    #[cfg(not(bsq_dsp))]
-    {
-        x & 0x00ff_00ff
-    }
+    )*};
 }
 
-/// `UXTB16 x, ROR #8`: bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
-#[inline(always)]
-pub(crate) fn uxtb16_ror8(x: u32) -> u32 {
-    #[cfg(bsq_dsp)]
-    {
-        let r: u32;
-        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
-        unsafe {
-            core::arch::asm!(
-                "uxtb16 {r}, {x}, ror #8",
-                r = lateout(reg) r, x = in(reg) x,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        r
-    }
-    #[cfg(not(bsq_dsp))]
-    {
-        (x >> 8) & 0x00ff_00ff
-    }
+byte_pairs! {
+    /// `UXTB16 x`: bytes 0 and 2 of `x`, zero-extended into the low and high halfwords.
+    uxtb16 => "uxtb16 {r}, {x}", |x| x & 0x00ff_00ff;
+    /// `UXTB16 x, ROR #8`: bytes 1 and 3 of `x`, zero-extended into the low and high halfwords.
+    uxtb16_ror8 => "uxtb16 {r}, {x}, ror #8", |x| (x >> 8) & 0x00ff_00ff;
+    /// `SXTB16 x`: bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
+    sxtb16 => "sxtb16 {r}, {x}",
+        |x| (x as u8 as i8 as i16 as u16 as u32) | ((((x >> 16) as u8 as i8 as i16 as u16) as u32) << 16);
+    /// `SXTB16 x, ROR #8`: bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
+    sxtb16_ror8 => "sxtb16 {r}, {x}, ror #8", |x| sxtb16(x >> 8);
 }
 
 /// Two channels × `out.len() / 2` consecutive output pixels: pixel `q`'s window starts at
@@ -161,7 +158,7 @@ pub(crate) fn dot2_row(
             (wstride - run) * 16,
         ];
         let p = params.as_mut_ptr();
-        // SAFETY: for each of the `pixels ≥ 1` pixels and each row `r < rows`, reads the `run` weight groups at
+        // Accesses: for each of the `pixels ≥ 1` pixels and each row `r < rows`, reads the `run` weight groups at
         // `w + r·wstride` (16 bytes each, 4-byte aligned for `ldm`, checked; inside `w` since
         // `(rows − 1)·wstride + run ≤ w.len()`) and the `4·run` bytes at `a + q·step + r·stride` (inside `a`
         // since `(pixels − 1)·step + (rows − 1)·stride + 4·run ≤ a.len()`), all checked above; writes two
@@ -169,8 +166,8 @@ pub(crate) fn dot2_row(
         // `params` (a live local array). Per row: `run / 2` double groups (the loop skipped when 0) and one
         // more group when `run` is odd, so `run ≥ 1` groups, then the skips to the next row; the row loop
         // ends when `pw` reaches `w + rows·wstride` (`rows ≥ 1`; the pointer after the last row, not read),
-        // the pixel loop after `pixels`.
-        // No stack; the flags and every written register are declared.
+        // the pixel loop after `pixels`. No stack; the flags and every written register are declared.
+        // SAFETY: every access listed above is inside its slice and aligned as `ldm`/`strd` need (checked).
         unsafe {
             core::arch::asm!(
                 "5:",
@@ -267,12 +264,13 @@ pub(crate) fn dot2_pairs(w: &[[i16; 8]], x: &[[u8; 4]], out: &mut [i32]) {
             pw.wrapping_add(pairs * groups) as usize,
         ];
         let p = params.as_mut_ptr();
-        // SAFETY: reads `pairs · groups` weight groups from `pw` (16 bytes each, 4-byte aligned for `ldm`,
+        // Accesses: reads `pairs · groups` weight groups from `pw` (16 bytes each, 4-byte aligned for `ldm`,
         // checked; `pairs · groups ≤ w.len()`), for each pair the `4·groups` bytes of `x`, and `params`;
         // writes two `i32` per pair at `out` (4-byte aligned for `strd`, checked; `2·pairs ≤ out.len()`) and
         // the output pointer in `params` (a live local array). `pairs ≥ 1`; the group loop runs `groups / 2`
         // times (skipped when 0) plus one odd group when `groups` is odd. No stack; the flags and every
         // written register are declared.
+        // SAFETY: every access listed above is inside its slice and aligned as `ldm`/`strd` need (checked).
         unsafe {
             core::arch::asm!(
                 "4:",
@@ -321,50 +319,6 @@ pub(crate) fn dot2_pairs(w: &[[i16; 8]], x: &[[u8; 4]], out: &mut [i32]) {
         let [t0, t1] = dot2_groups(w.get(p * groups..(p + 1) * groups).unwrap_or(&[]), x, [0, 0]);
         o[0] = t0;
         o[1] = t1;
-    }
-}
-
-/// `SXTB16 x`: bytes 0 and 2 of `x`, sign-extended into the low and high halfwords.
-#[inline(always)]
-pub(crate) fn sxtb16(x: u32) -> u32 {
-    #[cfg(bsq_dsp)]
-    {
-        let r: u32;
-        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
-        unsafe {
-            core::arch::asm!(
-                "sxtb16 {r}, {x}",
-                r = lateout(reg) r, x = in(reg) x,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        r
-    }
-    #[cfg(not(bsq_dsp))]
-    {
-        (x as u8 as i8 as i16 as u16 as u32) | ((((x >> 16) as u8 as i8 as i16 as u16) as u32) << 16)
-    }
-}
-
-/// `SXTB16 x, ROR #8`: bytes 1 and 3 of `x`, sign-extended into the low and high halfwords.
-#[inline(always)]
-pub(crate) fn sxtb16_ror8(x: u32) -> u32 {
-    #[cfg(bsq_dsp)]
-    {
-        let r: u32;
-        // SAFETY: one register-only instruction (no memory, stack or flags); every input value is valid.
-        unsafe {
-            core::arch::asm!(
-                "sxtb16 {r}, {x}, ror #8",
-                r = lateout(reg) r, x = in(reg) x,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        r
-    }
-    #[cfg(not(bsq_dsp))]
-    {
-        sxtb16(x >> 8)
     }
 }
 

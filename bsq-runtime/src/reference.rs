@@ -20,6 +20,36 @@ pub(crate) fn check_weights(w: &PackedWeights<'_>, rows: usize, row_len: usize) 
     check_len("weight row length", row_len, w.row_len())
 }
 
+/// The slice checks of every convolution (plain or grouped, reference or fast), in this order: input,
+/// output, weights, output stage. `lens` = `(input, output, row)` lengths of the shape.
+#[inline(always)] // as if written at each call (the optimizer keeps the facts it proves)
+pub(crate) fn check_conv(
+    lens: (usize, usize, usize),
+    out_c: usize,
+    input: &[u8],
+    weights: &PackedWeights<'_>,
+    stage: &OutputStage<'_>,
+    output: &[u8],
+) -> Result<(), Error> {
+    let (in_len, out_len, row_len) = lens;
+    check_len("conv input", in_len, input.len())?;
+    check_len("conv output", out_len, output.len())?;
+    check_weights(weights, out_c, row_len)?;
+    stage.check(out_c)
+}
+
+/// A scratch of at least `need` elements (the fast kernels), else [`Error::Length`] naming `what`.
+#[inline(always)] // as if written at each call (the optimizer keeps the facts it proves)
+pub(crate) fn check_scratch(what: &'static str, need: usize, got: usize) -> Result<(), Error> {
+    if got < need { Err(Error::Length { what, expected: need, got }) } else { Ok(()) }
+}
+
+/// The weights of a per-width kernel (`*_bits::<BITS>`) have its width, else [`Error::Shape`].
+#[inline(always)] // as if written at each call (the optimizer keeps the facts it proves)
+pub(crate) fn check_bits(weights: &PackedWeights<'_>, bits: u8) -> Result<(), Error> {
+    if weights.bits() == bits { Ok(()) } else { Err(Error::Shape { what: "weight width differs from the kernel's" }) }
+}
+
 /// 2-D convolution, HWC input and output, `[out_c][k_h][k_w][in_c]` weights.
 ///
 /// `out[y][x][o] = stage(Σ_{i,j,c} w[o][i][j][c] · in[y·s_h + i − pad_top][x·s_w + j − pad_left][c])`,
@@ -33,10 +63,7 @@ pub fn conv2d(
 ) -> Result<(), Error> {
     let (in_len, out_len, row_len) = shape.lens()?;
     let (oh, ow) = shape.out_hw()?;
-    check_len("conv input", in_len, input.len())?;
-    check_len("conv output", out_len, output.len())?;
-    check_weights(weights, shape.out_c, row_len)?;
-    stage.check(shape.out_c)?;
+    check_conv((in_len, out_len, row_len), shape.out_c, input, weights, stage, output)?;
     for y in 0..oh {
         for x in 0..ow {
             for o in 0..shape.out_c {
@@ -213,10 +240,7 @@ pub fn grouped_conv2d(
 ) -> Result<(), Error> {
     let (in_len, out_len, row_len) = shape.lens()?;
     let (oh, ow) = shape.out_hw()?;
-    check_len("conv input", in_len, input.len())?;
-    check_len("conv output", out_len, output.len())?;
-    check_weights(weights, shape.out_c, row_len)?;
-    stage.check(shape.out_c)?;
+    check_conv((in_len, out_len, row_len), shape.out_c, input, weights, stage, output)?;
     let (g_in, g_out) = (shape.group_in(), shape.group_out());
     for y in 0..oh {
         for x in 0..ow {

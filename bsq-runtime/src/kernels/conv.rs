@@ -22,7 +22,7 @@
 use super::decode::{Decoders, decoders};
 use super::{Finish, scratch_len};
 use crate::dsp::{dot2_pairs, dot2_row};
-use crate::reference::{check_len, check_weights};
+use crate::reference::{check_bits, check_conv, check_scratch};
 use crate::{Conv2dShape, Error, OutputStage, PackedWeights};
 use core::hint::black_box;
 
@@ -108,9 +108,7 @@ pub fn conv2d_bits<const BITS: u8, const PATH: u8>(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    if weights.bits() != BITS {
-        return Err(Error::Shape { what: "weight width differs from the kernel's" });
-    }
+    check_bits(weights, BITS)?;
     conv2d_with::<PATH>(shape, input, weights, stage, scratch, output, cfg!(bsq_dsp), decoders(BITS))
 }
 
@@ -146,14 +144,8 @@ fn conv2d_with<const P: u8>(
 ) -> Result<(), Error> {
     let (in_len, out_len, row_len) = shape.lens()?;
     let (oh, ow) = shape.out_hw()?;
-    check_len("conv input", in_len, input.len())?;
-    check_len("conv output", out_len, output.len())?;
-    check_weights(weights, shape.out_c, row_len)?;
-    stage.check(shape.out_c)?;
-    let need = scratch_len(row_len);
-    if scratch.len() < need {
-        return Err(Error::Length { what: "conv scratch", expected: need, got: scratch.len() });
-    }
+    check_conv((in_len, out_len, row_len), shape.out_c, input, weights, stage, output)?;
+    check_scratch("conv scratch", scratch_len(row_len), scratch.len())?;
     // Interior columns: x·sw ≥ pad_left and x·sw − pad_left + k_w ≤ in_w.
     // (`out_hw` refused a zero stride; `max(1)` keeps a division-by-zero panic path out of the firmware.)
     let sw = shape.stride_w.max(1);

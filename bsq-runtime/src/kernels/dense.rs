@@ -4,7 +4,7 @@
 use super::decode::{group, tail_group};
 use super::{Finish, scratch_len};
 use crate::dsp::{pair_word, smlad, sxtb16, sxtb16_ror8};
-use crate::reference::check_len;
+use crate::reference::{check_bits, check_len, check_scratch};
 use crate::{Error, OutputStage, PackedWeights};
 
 /// Fast fully connected layer; contract of [`crate::reference::dense`]. `scratch` must hold at least
@@ -35,9 +35,7 @@ pub fn dense_bits<const BITS: u8>(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    if weights.bits() != BITS {
-        return Err(Error::Shape { what: "weight width differs from the kernel's" });
-    }
+    check_bits(weights, BITS)?;
     if cfg!(bsq_dsp) {
         dsp_with(input, weights, stage, scratch, output, BITS)
     } else {
@@ -73,10 +71,7 @@ fn dsp_with(
     check_len("dense input", weights.row_len(), input.len())?;
     check_len("dense output", weights.rows(), output.len())?;
     stage.check(output.len())?;
-    let need = scratch_len(weights.row_len());
-    if scratch.len() < need {
-        return Err(Error::Length { what: "dense scratch", expected: need, got: scratch.len() });
-    }
+    check_scratch("dense scratch", scratch_len(weights.row_len()), scratch.len())?;
     let xs = &mut scratch[..input.len()];
     if bits == 7 {
         // 8-bit fields: `SXTB16` pairs weights (0, 2) and (1, 3) of each 4, so the activations go in that
@@ -205,10 +200,7 @@ fn portable_with(
     check_len("dense input", weights.row_len(), input.len())?;
     check_len("dense output", weights.rows(), output.len())?;
     stage.check(output.len())?;
-    let need = scratch_len(weights.row_len());
-    if scratch < need {
-        return Err(Error::Length { what: "dense scratch", expected: need, got: scratch });
-    }
+    check_scratch("dense scratch", scratch_len(weights.row_len()), scratch)?;
     match bits {
         1 => dense_w::<2>(input, weights, stage, output),
         2 => dense_w::<3>(input, weights, stage, output),

@@ -23,7 +23,7 @@
 
 use super::Finish;
 use super::decode::{Decoders, decoders};
-use crate::reference::{check_len, check_weights};
+use crate::reference::{check_bits, check_conv, check_scratch};
 use crate::{Error, GroupedConv2dShape, OutputStage, PackedWeights};
 use core::hint::black_box;
 
@@ -78,9 +78,7 @@ pub fn grouped_conv2d_bits<const BITS: u8>(
     scratch: &mut [i16],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    if weights.bits() != BITS {
-        return Err(Error::Shape { what: "weight width differs from the kernel's" });
-    }
+    check_bits(weights, BITS)?;
     grouped_with(shape, input, weights, stage, scratch, output, decoders(BITS))
 }
 
@@ -138,14 +136,8 @@ fn grouped_with(
 ) -> Result<(), Error> {
     let (in_len, out_len, row_len) = shape.lens()?;
     let (oh, ow) = shape.out_hw()?;
-    check_len("conv input", in_len, input.len())?;
-    check_len("conv output", out_len, output.len())?;
-    check_weights(weights, shape.out_c, row_len)?;
-    stage.check(shape.out_c)?;
-    let need = grouped_scratch_len(shape);
-    if scratch.len() < need {
-        return Err(Error::Length { what: "conv scratch", expected: need, got: scratch.len() });
-    }
+    check_conv((in_len, out_len, row_len), shape.out_c, input, weights, stage, output)?;
+    check_scratch("conv scratch", grouped_scratch_len(shape), scratch.len())?;
     let g = Geo {
         in_h: shape.in_h,
         in_w: shape.in_w,
