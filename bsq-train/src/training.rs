@@ -381,15 +381,8 @@ pub fn split_validation(train: &Dataset, fraction: f64, seed: u64) -> Result<(Da
         is_val[i] = true;
     }
     let subset = |keep: bool| {
-        let n = train.image_len();
         let idx: Vec<usize> = (0..train.len()).filter(|&i| is_val[i] == keep).collect();
-        Dataset {
-            shape: train.shape,
-            images: idx.iter().flat_map(|&i| train.images[i * n..(i + 1) * n].iter().copied()).collect(),
-            labels: idx.iter().map(|&i| train.labels[i]).collect(),
-            num_classes: train.num_classes,
-            class_names: train.class_names.clone(),
-        }
+        train.subset(&idx)
     };
     Ok((subset(false), Some(subset(true))))
 }
@@ -1313,13 +1306,12 @@ mod tests {
 
     /// 50 images of one byte each, the byte being the image's index.
     fn numbered(n: usize) -> Dataset {
-        Dataset {
-            shape: [1, 1, 1],
-            images: (0..n as u8).collect(),
-            labels: (0..n).map(|i| (i % 10) as u8).collect(),
-            num_classes: 10,
-            class_names: (0..10).map(|i| i.to_string()).collect(),
-        }
+        Dataset::classification(
+            [1, 1, 1],
+            (0..n as u8).collect(),
+            (0..n).map(|i| (i % 10) as u8).collect(),
+            (0..10).map(|i| i.to_string()).collect(),
+        )
     }
 
     #[test]

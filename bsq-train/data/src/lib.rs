@@ -56,53 +56,142 @@ pub enum DataError {
     UnknownDataset(String),
 }
 
-/// An in-memory image-classification dataset: `u8` images in HWC order and their labels.
+/// How a stored input byte maps to the network's real input value: `real = scale · (x − zero_point)`.
+///
+/// Images use `scale = 1/255`, `zero_point = 0` (the default). Float features (audio features, sensor
+/// windows) are quantized to bytes by [`InputMap::calibrate`] with a zero point, so that signed values keep
+/// their sign and zero stays exactly representable (padding adds exact zeros).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputMap {
+    /// Real value of one input step, finite and `> 0`.
+    pub scale: f32,
+    /// The byte that stands for the real value 0.
+    pub zero_point: u8,
+}
+
+impl Default for InputMap {
+    fn default() -> Self {
+        InputMap { scale: 1.0 / 255.0, zero_point: 0 }
+    }
+}
+
+impl InputMap {
+    /// The map of 8-bit images: `x/255`.
+    pub const IMAGE: InputMap = InputMap { scale: 1.0 / 255.0, zero_point: 0 };
+
+    /// The affine map that covers `[min, max]` (widened to contain 0) with 256 steps; the zero point is
+    /// the byte nearest to 0 (so 0 is exact). Non-finite bounds or an empty range give the image map's
+    /// scale over `[0, 1]`.
+    pub fn calibrate(min: f32, max: f32) -> InputMap {
+        let (lo, hi) = (min.min(0.0), max.max(0.0));
+        if !(lo.is_finite() && hi.is_finite()) || hi - lo <= 0.0 {
+            return InputMap::IMAGE;
+        }
+        let scale = (hi - lo) / 255.0;
+        let zero_point = (-lo / scale).round().clamp(0.0, 255.0) as u8;
+        InputMap { scale, zero_point }
+    }
+
+    /// The byte that represents `v` (rounded to nearest, saturated to `0..=255`).
+    pub fn quantize(&self, v: f32) -> u8 {
+        (v / self.scale + self.zero_point as f32).round().clamp(0.0, 255.0) as u8
+    }
+
+    /// The real value of byte `x`.
+    pub fn real(&self, x: u8) -> f32 {
+        self.scale * (x as f32 - self.zero_point as f32)
+    }
+}
+
+/// An in-memory dataset: `u8` inputs in HWC order, and per sample either a class label (classification)
+/// or `target_len` float targets (regression / reconstruction).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    /// `[H, W, C]` of every image.
+    /// `[H, W, C]` of every input (a flat feature vector is `[1, 1, N]`).
     pub shape: [usize; 3],
-    /// All images, concatenated, each `H·W·C` bytes in HWC order.
+    /// All inputs, concatenated, each `H·W·C` bytes in HWC order.
     pub images: Vec<u8>,
-    /// One label per image, `< num_classes`.
+    /// One label per input, `< num_classes` (empty for a regression dataset).
     pub labels: Vec<u8>,
-    /// Number of classes.
+    /// Number of classes (0 for a regression dataset).
     pub num_classes: usize,
     /// Class names, one per class.
     pub class_names: Vec<String>,
+    /// How the bytes map to real input values.
+    pub input: InputMap,
+    /// Regression targets, `target_len` per input (empty for classification).
+    pub targets: Vec<f32>,
+    /// Number of targets per input (0 for classification).
+    pub target_len: usize,
 }
 
 impl Dataset {
-    /// Number of images.
+    /// A classification dataset of 8-bit images (`x/255`).
+    pub fn classification(shape: [usize; 3], images: Vec<u8>, labels: Vec<u8>, class_names: Vec<String>) -> Dataset {
+        Dataset {
+            shape,
+            images,
+            labels,
+            num_classes: class_names.len(),
+            class_names,
+            input: InputMap::IMAGE,
+            targets: Vec::new(),
+            target_len: 0,
+        }
+    }
+
+    /// Whether samples carry float targets instead of class labels.
+    pub fn is_regression(&self) -> bool {
+        self.target_len > 0
+    }
+
+    /// Number of inputs.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.images.len() / self.image_len().max(1)
     }
 
-    /// Whether the dataset holds no image.
+    /// Whether the dataset holds no input.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.len() == 0
     }
 
-    /// Bytes per image.
+    /// Bytes per input.
     pub fn image_len(&self) -> usize {
         self.shape.iter().product()
     }
 
-    /// The image `i` (HWC bytes).
+    /// The input `i` (HWC bytes).
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.image_len();
         &self.images[i * n..(i + 1) * n]
     }
 
-    /// The first `n` images (or all of them).
-    pub fn take(&self, n: usize) -> Dataset {
-        let n = n.min(self.len());
+    /// The targets of input `i` (empty for classification).
+    pub fn target(&self, i: usize) -> &[f32] {
+        let n = self.target_len;
+        &self.targets[i * n..(i + 1) * n]
+    }
+
+    /// The inputs at `idx`, in that order, with their labels or targets.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        let n = self.image_len();
+        let t = self.target_len;
         Dataset {
+            images: idx.iter().flat_map(|&i| self.images[i * n..(i + 1) * n].iter().copied()).collect(),
+            labels: if self.labels.is_empty() { Vec::new() } else { idx.iter().map(|&i| self.labels[i]).collect() },
+            targets: idx.iter().flat_map(|&i| self.targets[i * t..(i + 1) * t].iter().copied()).collect(),
             shape: self.shape,
-            images: self.images[..n * self.image_len()].to_vec(),
-            labels: self.labels[..n].to_vec(),
             num_classes: self.num_classes,
             class_names: self.class_names.clone(),
+            input: self.input,
+            target_len: self.target_len,
         }
+    }
+
+    /// The first `n` inputs (or all of them).
+    pub fn take(&self, n: usize) -> Dataset {
+        let idx: Vec<usize> = (0..n.min(self.len())).collect();
+        self.subset(&idx)
     }
 }
 
@@ -223,7 +312,7 @@ fn load_idx_pair(dir: &Path, images: &str, labels: &str, names: &[String]) -> Re
     if let Some(&bad) = labs.iter().find(|&&l| l as usize >= names.len()) {
         return Err(DataError::Malformed { path: lp, what: format!("label {bad} out of range 0..{}", names.len()) });
     }
-    Ok(Dataset { shape, images: imgs, labels: labs, num_classes: names.len(), class_names: names.to_vec() })
+    Ok(Dataset::classification(shape, imgs, labs, names.to_vec()))
 }
 
 /// Reads a whole file, gunzipping it when its name ends in `.gz`.
@@ -324,7 +413,7 @@ pub fn read_cifar10(files: &[PathBuf]) -> Result<Dataset, DataError> {
         labels.extend(l);
         images.extend(i);
     }
-    Ok(Dataset { shape: [32, 32, 3], images, labels, num_classes: 10, class_names: cifar10_names() })
+    Ok(Dataset::classification([32, 32, 3], images, labels, cifar10_names()))
 }
 
 /// One CIFAR-10 binary batch's bytes → (labels, HWC images); `path` names it in errors.
@@ -449,13 +538,7 @@ pub fn builtin(n: usize, seed: u64) -> Dataset {
         }
         labels.push(class as u8);
     }
-    Dataset {
-        shape: [h, w, 1],
-        images,
-        labels,
-        num_classes: 4,
-        class_names: BUILTIN_CLASSES.iter().map(|s| s.to_string()).collect(),
-    }
+    Dataset::classification([h, w, 1], images, labels, BUILTIN_CLASSES.iter().map(|s| s.to_string()).collect())
 }
 
 #[cfg(test)]
