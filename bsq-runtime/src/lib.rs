@@ -28,7 +28,7 @@ pub use error::Error;
 pub use kernels::*;
 pub use pack::PackedWeights;
 pub use requant::{OutputStage, Requant};
-pub use shapes::{Conv2dShape, GroupedConv2dShape, MAX_POOL_WINDOW, PoolShape};
+pub use shapes::{Conv2dShape, GroupedConv2dShape, MAX_POOL_WINDOW, PadShape, PoolShape};
 
 /// Version of the packed-weight layout and of the kernel contract. Generated model code checks at compile
 /// time that it was generated for this version.

@@ -9,7 +9,7 @@
 //! * every length is checked first; on error nothing is written.
 
 use crate::requant::load;
-use crate::{Conv2dShape, Error, OutputStage, PackedWeights, PoolShape, Requant};
+use crate::{Conv2dShape, Error, OutputStage, PackedWeights, PadShape, PoolShape, Requant};
 
 pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), Error> {
     if expected == got { Ok(()) } else { Err(Error::Length { what, expected, got }) }
@@ -207,6 +207,28 @@ pub fn add(a: AddInput<'_>, b: AddInput<'_>, stage: &OutputStage<'_>, output: &m
         let va = a.requant.apply(load(x, a.signed));
         let vb = b.requant.apply(load(y, b.signed));
         *out = stage.finish(0, va.wrapping_add(vb));
+    }
+    Ok(())
+}
+
+/// Padding step: `out[y][x][c] = in[y − pad_top][x − pad_left][c]` where that position is inside the
+/// input, `value` elsewhere (the border), for the `(H + pad_top + pad_bottom) × (W + pad_left + pad_right)
+/// × C` output of [`PadShape`]. Bytes are copied unchanged (signedness does not matter).
+pub fn pad(shape: &PadShape, value: u8, input: &[u8], output: &mut [u8]) -> Result<(), Error> {
+    let (in_len, out_len) = shape.lens()?;
+    let (oh, ow) = shape.out_hw()?;
+    check_len("pad input", in_len, input.len())?;
+    check_len("pad output", out_len, output.len())?;
+    for y in 0..oh {
+        for x in 0..ow {
+            for c in 0..shape.c {
+                let iy = y as isize - shape.pad_top as isize;
+                let ix = x as isize - shape.pad_left as isize;
+                let inside = iy >= 0 && ix >= 0 && iy < shape.in_h as isize && ix < shape.in_w as isize;
+                output[(y * ow + x) * shape.c + c] =
+                    if inside { input[(iy as usize * shape.in_w + ix as usize) * shape.c + c] } else { value };
+            }
+        }
     }
     Ok(())
 }

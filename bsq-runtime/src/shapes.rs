@@ -228,3 +228,58 @@ impl GroupedConv2dShape {
         Ok((input, output, row))
     }
 }
+
+/// Shape of a padding step ([`crate::pad`]): an `H×W×C` (HWC) tensor copied into the middle of an
+/// `(H + pad_top + pad_bottom) × (W + pad_left + pad_right) × C` tensor whose border is one constant byte.
+///
+/// Codegen uses it before a convolution whose input has a non-zero zero point: the real value 0 of such an
+/// input is the byte `zero_point`, not 0, so its padding must be that byte (the convolution then runs
+/// without padding on the padded copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PadShape {
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Channels (input = output).
+    pub c: usize,
+    /// Rows added above.
+    pub pad_top: usize,
+    /// Columns added on the left.
+    pub pad_left: usize,
+    /// Rows added below.
+    pub pad_bottom: usize,
+    /// Columns added on the right.
+    pub pad_right: usize,
+}
+
+impl PadShape {
+    /// Output height and width `(H + pad_top + pad_bottom, W + pad_left + pad_right)`, or an error if a
+    /// dimension is zero or a size overflows.
+    pub const fn out_hw(&self) -> Result<(usize, usize), Error> {
+        if self.in_h == 0 || self.in_w == 0 || self.c == 0 {
+            return Err(Error::Shape { what: "zero dimension" });
+        }
+        let oh = match self.in_h.checked_add(self.pad_top) {
+            Some(v) => v.checked_add(self.pad_bottom),
+            None => None,
+        };
+        let ow = match self.in_w.checked_add(self.pad_left) {
+            Some(v) => v.checked_add(self.pad_right),
+            None => None,
+        };
+        match (oh, ow) {
+            (Some(oh), Some(ow)) => Ok((oh, ow)),
+            _ => Err(Error::Shape { what: "overflow" }),
+        }
+    }
+
+    /// Validates the shape and returns `(input_len, output_len)`, overflow-checked.
+    pub fn lens(&self) -> Result<(usize, usize), Error> {
+        let (oh, ow) = self.out_hw()?;
+        let of = Error::Shape { what: "size overflows usize" };
+        let input = self.in_h.checked_mul(self.in_w).and_then(|v| v.checked_mul(self.c)).ok_or(of)?;
+        let output = oh.checked_mul(ow).and_then(|v| v.checked_mul(self.c)).ok_or(of)?;
+        Ok((input, output))
+    }
+}

@@ -10,12 +10,14 @@
 //! | [`conv2d`] | yes | paths ([`path`]): DSP (assembly loops over rows of pixels, `SMLAD`), gathered window (first layers), portable (two channels × two pixels over decoded `i16` weights; packed path for low-bit layers) |
 //! | [`dense`] | yes | DSP: widened activations, two rows per pass, `SMLABB`/`SMLABT` or `SXTB16`+`SMLAD`; portable: weights decoded on the fly, 8 fields per group, const width |
 //! | [`add`] | yes | the rescalings' constants loaded once |
+//! | [`pad`] | yes | whole rows: constant runs for the border, one copy per input row |
 //! | [`max_pool`], [`avg_pool`], [`global_avg_pool`], [`argmax`] | = reference | already linear |
 
 mod conv;
 mod decode;
 mod dense;
 mod grouped;
+mod pad;
 
 pub use crate::reference::{AddInput, argmax, avg_pool, div_round, global_avg_pool, max_pool};
 pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
@@ -23,6 +25,7 @@ pub use dense::{dense, dense_bits, dense_dsp};
 pub use grouped::{
     DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_path, grouped_paths, grouped_scratch_len,
 };
+pub use pad::pad;
 
 use crate::requant::{MAX_SHIFT, MIN_SHIFT, saturating_rounding_doubling_high_mul, store};
 use crate::{Error, OutputStage, PackedWeights, Requant};
