@@ -48,7 +48,7 @@ pub fn artifact<M: QModel>(
             notes: info.notes,
         },
         labels: splits.train.class_names.clone(),
-        input: art::Input { shape: splits.train.shape, scale: 1.0 / 255.0 },
+        input: art::Input { shape: splits.train.shape, scale: 1.0 / 255.0, zero_point: 0 },
         scheme: Vec::new(),
         layers,
         output,

@@ -10,7 +10,9 @@
 //! * activations: unsigned `bits`-bit integers `q` (real value `scale · q`, zero point 0, the clamp at 0 is
 //!   the ReLU) or signed ones (`[−2^(bits−1), 2^(bits−1)−1]`, only where a residual add, a pooling or the
 //!   network output consumes them);
-//! * the network input is raw `u8` data, real value `input.scale · x` (no mean: zero padding must stay exact).
+//! * the network input is raw `u8` data, real value `input.scale · (x − input.zero_point)` (zero point 0
+//!   unless given; a non-zero one is folded into the biases of the layers that read the input, and padded in
+//!   around padded convolutions, so the arithmetic stays exact).
 //!
 //! Loading ([`Artifact::from_json`], [`Artifact::load`]) validates everything ([`crate::validate`]) and
 //! never panics.
@@ -92,7 +94,7 @@ pub struct Accuracy {
     pub integer: Option<f64>,
 }
 
-/// The network input: raw `u8` data.
+/// The network input: raw `u8` data, real value `scale · (x − zero_point)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Input {
@@ -101,6 +103,22 @@ pub struct Input {
     /// Real value of one input step (e.g. `1/255`); folded into the first layers' multipliers.
     #[serde(deserialize_with = "f32_via_f64")]
     pub scale: f32,
+    /// The byte that stands for the real value 0 (absent or `null`: 0): real value `scale · (x − zero_point)`,
+    /// for float features (audio, sensor windows, signed values) quantized to bytes. Folded into the biases of
+    /// the layers that read the input, and padded in around a padded convolution's input; only `conv2d` and
+    /// `dense` layers (directly or through `flatten`) may read a zero-pointed input (docs/artifact.md). Not
+    /// written when 0, so artifacts without it keep their bytes.
+    #[serde(default, deserialize_with = "u8_or_null", skip_serializing_if = "is_zero")]
+    pub zero_point: u8,
+}
+
+/// Reads an optional byte: `null` is 0 (an absent field is 0 through `#[serde(default)]`).
+fn u8_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    Option::<u8>::deserialize(d).map(Option::unwrap_or_default)
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 /// One row of the scheme table.

@@ -105,7 +105,7 @@ impl Gen {
                 notes: format!("deterministic fixture `{name}` from bsq_codegen::fixtures"),
             },
             labels: (0..classes).map(|i| format!("class{i}")).collect(),
-            input: Input { shape, scale: 1.0 / 255.0 },
+            input: Input { shape, scale: 1.0 / 255.0, zero_point: 0 },
             scheme: Vec::new(),
             layers: Vec::new(),
             output: String::new(),

@@ -79,6 +79,9 @@ pub fn tensor_table(a: &Artifact) -> Result<Tensors, ArtifactError> {
     }
     let in_len = checked_len(INPUT, "input.shape", a.input.shape)?;
     check_scale(INPUT, "input.scale", a.input.scale)?;
+    if a.input.zero_point != 0 {
+        return Err(ArtifactError::field(INPUT, "input.zero_point", "a non-zero zero point is not supported yet"));
+    }
     let mut tensors: Tensors = HashMap::new();
     tensors.insert(
         INPUT.to_string(),
