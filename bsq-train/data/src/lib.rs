@@ -1,9 +1,12 @@
-//! Datasets: our own readers for MNIST / Fashion-MNIST IDX files and CIFAR-10 binary batches, and a
-//! built-in generated dataset that needs no files.
+//! Datasets: our own readers for MNIST / Fashion-MNIST IDX files and CIFAR-10 binary batches, a
+//! built-in generated dataset that needs no files, and readers for the user's own data: image folders
+//! ([`read_image_folder`]), NumPy `.npz` / `.npy` ([`read_npz`]) and CSV ([`read_csv`]). [`DataSource`]
+//! and [`load_source`] are the one entry point for all of them.
 //!
-//! Every dataset is held in memory as `u8` images in **HWC** order (the layout of the artifact and of the
-//! runtime) plus one `u8` label per image. Malformed or truncated files give a [`DataError`] naming the
-//! file and what is wrong; nothing here panics on file contents.
+//! Every dataset is held in memory as `u8` inputs in **HWC** order (the layout of the artifact and of the
+//! runtime) plus one `u8` label (or `target_len` float targets) per input. Float features are quantized to
+//! bytes with an [`InputMap`] calibrated on the training split. Malformed or truncated files give a
+//! [`DataError`] naming the file and what is wrong; nothing here panics on file contents.
 //!
 //! This crate has no Burn dependency: the deployment side of the `bsq` command (`eval`, `simulate`) reads
 //! datasets through it without compiling the trainer.
@@ -16,6 +19,16 @@ use std::path::{Path, PathBuf};
 use rand_xoshiro::SplitMix64;
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use thiserror::Error;
+
+mod folder;
+mod numpy;
+mod source;
+mod tabular;
+
+pub use folder::read_image_folder;
+pub use numpy::read_npz;
+pub use source::{DataSource, Options, Task, load_source};
+pub use tabular::read_csv;
 
 /// Errors of the dataset readers.
 #[derive(Debug, Error)]
@@ -54,6 +67,37 @@ pub enum DataError {
     /// Unknown dataset name.
     #[error("unknown dataset {0:?} (expected builtin, mnist, fashion or cifar10)")]
     UnknownDataset(String),
+    /// An array of a NumPy file is missing, of an unsupported kind, or holds bad values.
+    #[error("{path}: array {array}: {what}")]
+    Array {
+        /// The `.npz` archive or `.npy` file.
+        path: PathBuf,
+        /// The array's name (`x_train`, …).
+        array: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A CSV row is malformed (field count, a non-numeric or non-finite value, an unknown class).
+    #[error("{path}, line {line}: {what}")]
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// 1-based line number in the file (the header is line 1).
+        line: u64,
+        /// What is wrong, naming the column.
+        what: String,
+    },
+    /// A `--dataset` argument that names neither a built-in dataset nor a readable dataset path.
+    #[error("dataset {source_name:?}: {what}; accepted: {}", source::ACCEPTED)]
+    UnknownSource {
+        /// The argument as given.
+        source_name: String,
+        /// Why it was not recognised.
+        what: String,
+    },
+    /// A dataset option that does not fit the dataset (test fraction, channels, task, label column).
+    #[error("{0}")]
+    BadOption(String),
 }
 
 /// How a stored input byte maps to the network's real input value: `real = scale · (x − zero_point)`.
@@ -193,15 +237,33 @@ impl Dataset {
         let idx: Vec<usize> = (0..n.min(self.len())).collect();
         self.subset(&idx)
     }
+
+    /// The same inputs as a reconstruction (autoencoder) dataset: the targets of each input are its own
+    /// real input values `input.real(x)` (for 8-bit images `x/255`), one per byte; labels are dropped.
+    pub fn reconstruction(self) -> Dataset {
+        let targets = self.images.iter().map(|&x| self.input.real(x)).collect();
+        Dataset {
+            target_len: self.image_len(),
+            targets,
+            labels: Vec::new(),
+            num_classes: 0,
+            class_names: Vec::new(),
+            ..self
+        }
+    }
 }
 
-/// A train/test pair and a description of the split for reports.
+/// A train/test pair (and an explicit validation set when the data provides one) and a description of
+/// the split for reports.
 #[derive(Debug, Clone)]
 pub struct Splits {
     /// Training set.
     pub train: Dataset,
     /// Held-out set (accuracies are measured on it).
     pub test: Dataset,
+    /// The data's own validation set (`val/`, `x_val`, a val CSV), `None` where the data has none
+    /// (the built-in datasets); the trainer then carves one off `train` itself.
+    pub val: Option<Dataset>,
     /// Dataset name and split, e.g. `"mnist (train 60000 / t10k 10000)"`.
     pub description: String,
 }
@@ -257,7 +319,7 @@ pub fn load(kind: DatasetKind, dir: Option<&Path>, seed: u64, builtin_size: usiz
             let train = builtin(builtin_size, seed);
             let test = builtin((builtin_size / 4).max(1), seed ^ 0x9e37_79b9_7f4a_7c15);
             let description = format!("builtin (generated, seed {seed}; train {} / test {})", train.len(), test.len());
-            Ok(Splits { train, test, description })
+            Ok(Splits { train, test, val: None, description })
         }
         DatasetKind::Mnist | DatasetKind::Fashion => {
             let sub = if kind == DatasetKind::Mnist { "mnist" } else { "fashion" };
@@ -266,7 +328,7 @@ pub fn load(kind: DatasetKind, dir: Option<&Path>, seed: u64, builtin_size: usiz
             let train = load_idx_pair(&d, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", &names)?;
             let test = load_idx_pair(&d, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", &names)?;
             let description = format!("{sub} (train {} / t10k {})", train.len(), test.len());
-            Ok(Splits { train, test, description })
+            Ok(Splits { train, test, val: None, description })
         }
         DatasetKind::Cifar10 => {
             let d = need_dir()?.join("cifar10").join("cifar-10-batches-bin");
@@ -278,7 +340,7 @@ pub fn load(kind: DatasetKind, dir: Option<&Path>, seed: u64, builtin_size: usiz
                 train.len(),
                 test.len()
             );
-            Ok(Splits { train, test, description })
+            Ok(Splits { train, test, val: None, description })
         }
     }
 }
