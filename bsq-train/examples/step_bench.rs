@@ -8,7 +8,8 @@
 use std::time::Instant;
 
 use bsq_train::bsq::{MAX_BITS, QWeight};
-use bsq_train::model::{Ctx, LeNet, QModel, ResNet20, map_q};
+use bsq_train::graph::Graph;
+use bsq_train::model::{Ctx, QModel, map_q};
 use bsq_train::training::regularizer;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -65,8 +66,16 @@ fn main() {
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(30);
     let device = Device::flex().autodiff();
     let times = match which {
-        "resnet20" => bench(ResNet20::new([32, 32, 3], 10, 4, 0, &device), [64, 3, 32, 32], steps, &device),
-        _ => bench(LeNet::new([28, 28, 1], 10, 4, 0, &device), [64, 1, 28, 28], steps, &device),
+        "resnet20" => {
+            let m = Graph::builtin("resnet20", [32, 32, 3], 10, 4, 0, &device).expect("built-in");
+            bench(m, [64, 3, 32, 32], steps, &device)
+        }
+        _ => bench(
+            Graph::builtin("lenet", [28, 28, 1], 10, 4, 0, &device).expect("built-in"),
+            [64, 1, 28, 28],
+            steps,
+            &device,
+        ),
     };
     let mut warm = times[3.min(times.len())..].to_vec();
     warm.sort_by(|a, b| a.total_cmp(b));

@@ -26,7 +26,7 @@ pub struct ExportInfo {
     pub fake_quant_acc: f64,
 }
 
-/// Builds the artifact of a trained model: layers, labels, input (`scale = 1/255`) and provenance.
+/// Builds the artifact of a trained model: layers, labels, input (the dataset's input scale) and provenance.
 pub fn artifact<M: QModel>(
     model: &M,
     signed_scales: &[f32],
@@ -34,7 +34,7 @@ pub fn artifact<M: QModel>(
     info: ExportInfo,
 ) -> bsq_codegen::Artifact {
     let layers = model.export_layers(signed_scales, splits.train.shape);
-    let output = layers.last().map(|l| l.name().to_string()).unwrap_or_default();
+    let output = model.output_layer().or_else(|| layers.last().map(|l| l.name().to_string())).unwrap_or_default();
     bsq_codegen::Artifact {
         format: art::FORMAT.into(),
         version: art::VERSION,
@@ -48,7 +48,11 @@ pub fn artifact<M: QModel>(
             notes: info.notes,
         },
         labels: splits.train.class_names.clone(),
-        input: art::Input { shape: splits.train.shape, scale: 1.0 / 255.0, zero_point: 0 },
+        input: art::Input {
+            shape: splits.train.shape,
+            scale: splits.train.input.scale,
+            zero_point: splits.train.input.zero_point,
+        },
         scheme: Vec::new(),
         layers,
         output,

@@ -6,7 +6,8 @@
 //! * [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10 readers, and a built-in generated dataset (the
 //!   Burn-free crate `bsq-data`, re-exported);
 //! * [`bsq`]: bit-plane weights, the group-Lasso regularizer, re-quantization, fixed-scheme QAT;
-//! * [`model`]: MLP, LeNet and ResNet-20 with static activation quantization;
+//! * [`model`]: quantized layers, activation quantization and the [`model::QModel`] trait;
+//! * [`graph`]: a model built from a description file (built-ins: MLP, LeNet, ResNet-20);
 //! * [`training`]: the hand-written training loop (float → BSQ → finetune), checkpoints, metrics;
 //! * [`export`]: the artifact writer (the model layers' own conversions are in [`model`]);
 //! * [`sweep`]: an α sweep (one float model, one BSQ run per α) and its accuracy-vs-bits plot.
@@ -21,6 +22,7 @@
 pub mod bsq;
 pub use bsq_data as data;
 pub mod export;
+pub mod graph;
 pub mod model;
 pub mod sweep;
 pub mod training;

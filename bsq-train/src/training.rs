@@ -25,7 +25,9 @@ use thiserror::Error;
 
 use crate::bsq::{MAX_BITS, QWeight, WMode, to_vec};
 use crate::data::{self, Dataset, DatasetKind, Rng};
-use crate::model::{Arch, Ctx, LeNet, Mlp, QModel, ResNet20, apply_scheme, map_q};
+use crate::graph::{Build, Graph};
+use crate::model::{Ctx, QModel, apply_scheme, map_q};
+use bsq_codegen::desc::{DataShape, DescError, Description};
 
 /// Errors of training and export.
 #[derive(Debug, Error)]
@@ -55,6 +57,9 @@ pub enum TrainError {
     /// Invalid configuration.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The model description was refused.
+    #[error("model description: {0}")]
+    Model(#[from] DescError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -115,8 +120,13 @@ pub const OFFICIAL_FINETUNE_SCHEDULE: (usize, &[usize]) = (300, &[150, 250]);
 /// what that run was trained with (cosine schedule, no validation split), so that it resumes unchanged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Architecture.
-    pub model: Arch,
+    /// The model: a built-in name (`mlp`, `lenet`, `resnet20`) or a description file (docs/models.md).
+    pub model: String,
+    /// Data augmentation of the training images: `none` or `crop-flip` (random crop with 4-pixel zero
+    /// padding and horizontal flip). Default: `crop-flip` for `cifar10`, `none` otherwise — chosen by the
+    /// dataset's name, never by the shape of its images.
+    #[serde(default)]
+    pub augment: Option<Augment>,
     /// Dataset name (`builtin`, `mnist`, `fashion`, `cifar10`).
     pub dataset: String,
     /// Data directory (else `BSQ_DATA_DIR`).
@@ -241,7 +251,8 @@ pub fn device_for(name: &str) -> Result<Device, TrainError> {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            model: Arch::Lenet,
+            model: "lenet".into(),
+            augment: None,
             dataset: "builtin".into(),
             data_dir: None,
             builtin_size: 4000,
@@ -275,6 +286,38 @@ impl Default for TrainConfig {
     }
 }
 
+/// Data augmentation of training images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Augment {
+    /// None.
+    None,
+    /// Random crop with 4-pixel zero padding (at the real value 0) and horizontal flip (the CIFAR recipe).
+    CropFlip,
+}
+
+impl std::str::FromStr for Augment {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Augment::None),
+            "crop-flip" => Ok(Augment::CropFlip),
+            _ => Err(format!("unknown augmentation {s:?} (expected none or crop-flip)")),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The augmentation in effect ([`TrainConfig::augment`], else the dataset's default).
+    pub fn augmentation(&self) -> Augment {
+        self.augment.unwrap_or(if matches!(self.dataset.as_str(), "cifar10" | "cifar-10") {
+            Augment::CropFlip
+        } else {
+            Augment::None
+        })
+    }
+}
+
 /// Training phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -294,8 +337,10 @@ pub const CKPT_FORMAT: &str = "bsq-train-checkpoint";
 
 /// Version of the checkpoint format, raised whenever a saved parameter changes meaning or a file changes
 /// name. 2: the per-layer scale is stored as `s/16` ([`crate::bsq::SCALE_PARAM`]), model and optimizer
-/// files are named per epoch, the signed points are trained. Older checkpoints (no version) are refused.
-pub const CKPT_VERSION: u32 = 2;
+/// files are named per epoch, the signed points are trained. 3: models are built from descriptions (the
+/// description is saved in the state; parameters are named `convs.N` / `denses.N` / `acts.N`). Older
+/// checkpoints are refused.
+pub const CKPT_VERSION: u32 = 3;
 
 /// Checkpoint state (`ckpt/state.json`), the commit point of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -325,6 +370,9 @@ pub struct CkptState {
     pub best: Option<BestEpoch>,
     /// The configuration of the run.
     pub config: TrainConfig,
+    /// The model description the run trains (a copy: the run resumes even if the file changes); `None`
+    /// for a user's own module ([`train_model`]).
+    pub description: Option<Description>,
 }
 
 /// The finetuning epoch selected on the validation split ([`improves`]).
@@ -511,12 +559,14 @@ pub fn compression(params_bits: &[(usize, u8)]) -> f64 {
     32.0 * p as f64 / b.max(1) as f64
 }
 
-/// Builds an input batch `[B, C, H, W]` (values `x/255`) and labels, with optional CIFAR augmentation
-/// (random crop with 4-pixel zero padding and horizontal flip).
+/// Builds an input batch `[B, C, H, W]` (real values `scale·(x − zero_point)` of the dataset's input map)
+/// and labels, with optional augmentation (random crop with 4-pixel padding at the real value 0 and a
+/// horizontal flip).
 pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     let [h, w, c] = ds.shape;
     let n = h * w * c;
     let mut buf = vec![0f32; idx.len() * n];
+    let lut: Vec<f32> = (0..=255u8).map(|x| ds.input.real(x)).collect();
     let mut aug = augment;
     for (b, &i) in idx.iter().enumerate() {
         let img = ds.image(i);
@@ -524,7 +574,7 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
         match aug.as_deref_mut() {
             None => {
                 for (d, &s) in dst.iter_mut().zip(img) {
-                    *d = s as f32 / 255.0;
+                    *d = lut[s as usize];
                 }
             }
             Some(rng) => {
@@ -540,7 +590,7 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
                             continue;
                         }
                         for ch in 0..c {
-                            dst[(y * w + x) * c + ch] = img[(sy as usize * w + sx as usize) * c + ch] as f32 / 255.0;
+                            dst[(y * w + x) * c + ch] = lut[img[(sy as usize * w + sx as usize) * c + ch] as usize];
                         }
                     }
                 }
@@ -548,7 +598,7 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
         }
     }
     let x = Tensor::<4>::from_data(TensorData::new(buf, [idx.len(), h, w, c]), device).permute([0, 3, 1, 2]);
-    let labels: Vec<i64> = idx.iter().map(|&i| ds.labels[i] as i64).collect();
+    let labels: Vec<i64> = idx.iter().map(|&i| ds.labels.get(i).copied().unwrap_or(0) as i64).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
     (x, y)
 }
@@ -712,7 +762,75 @@ fn modes_of<M: QModel>(m: &mut M) -> Vec<(String, WMode)> {
 pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
     let device = device_for(&cfg.device)?;
     let kind: DatasetKind = cfg.dataset.parse()?;
-    let mut splits = data::load(kind, cfg.data_dir.as_deref(), cfg.seed, cfg.builtin_size)?;
+    let splits = data::load(kind, cfg.data_dir.as_deref(), cfg.seed, cfg.builtin_size)?;
+    // A resumed run trains the description saved in its checkpoint.
+    let state_path = cfg.out.join("ckpt").join("state.json");
+    let (desc, origin) = if cfg.resume && state_path.exists() {
+        let d = read_state(&state_path)?.description.ok_or_else(|| {
+            TrainError::Config(format!(
+                "{}: this run trained a model without a description (train_model); resume it through the API",
+                state_path.display()
+            ))
+        })?;
+        (d, None)
+    } else {
+        crate::graph::load_model_ref(&cfg.model)?
+    };
+    train_description(cfg, &desc, origin.as_deref(), splits, &device)
+}
+
+/// Trains a model description on the given data (the public API behind `bsq train`): builds the
+/// [`Graph`] of `desc` (`origin` is the description's file, named in errors and the base of its `weights`
+/// path), then runs [`train_model`].
+pub fn train_description(
+    cfg: &TrainConfig,
+    desc: &Description,
+    origin: Option<&Path>,
+    mut splits: data::Splits,
+    device: &Device,
+) -> Result<Summary, TrainError> {
+    check_config(cfg)?;
+    // The description may say how the input bytes map to real values; it then wins over the data's map.
+    for ds in [Some(&mut splits.train), Some(&mut splits.test), splits.val.as_mut()].into_iter().flatten() {
+        ds.input.scale = desc.input.scale.unwrap_or(ds.input.scale);
+        ds.input.zero_point = desc.input.zero_point.unwrap_or(ds.input.zero_point);
+    }
+    let outputs = if splits.train.is_regression() { splits.train.target_len } else { splits.train.num_classes };
+    let data = DataShape { input: splits.train.shape, outputs };
+    let build = Build { data, input: splits.train.input, act_bits: cfg.act_bits, seed: cfg.seed, pretrained: None };
+    let model = Graph::new(desc, origin, &build, device)?;
+    run(cfg, splits, model, Some(desc.clone()), device)
+}
+
+/// Trains any model that implements [`QModel`] (a user's own Burn module, or a [`Graph`]) with BSQ on the
+/// given data, as configured (`cfg.model` and `cfg.dataset` only name the run), and writes the artifact
+/// and the run's files into `cfg.out`. A run of a model without a description cannot be resumed by
+/// `bsq train --resume`; call this function again with `cfg.resume` and the same model instead.
+pub fn train_model<M: QModel>(
+    cfg: &TrainConfig,
+    splits: data::Splits,
+    model: M,
+    device: &Device,
+) -> Result<Summary, TrainError> {
+    check_config(cfg)?;
+    run(cfg, splits, model, None, device)
+}
+
+fn check_config(cfg: &TrainConfig) -> Result<(), TrainError> {
+    if cfg.act_bits == 0 || cfg.act_bits > 8 {
+        return Err(TrainError::Config(format!("--act-bits {} not in 1..=8", cfg.act_bits)));
+    }
+    if !(cfg.lr_gamma.is_finite() && cfg.lr_gamma > 0.0) {
+        return Err(TrainError::Config(format!("--lr-gamma {} must be a positive number", cfg.lr_gamma)));
+    }
+    if cfg.batch_size == 0 {
+        return Err(TrainError::Config("--batch-size 0".into()));
+    }
+    Ok(())
+}
+
+/// Applies the train/test limits and carves the validation split.
+fn prepare_splits(cfg: &TrainConfig, mut splits: data::Splits) -> Result<(data::Splits, Option<Dataset>), TrainError> {
     if cfg.train_limit > 0 {
         splits.train = splits.train.take(cfg.train_limit);
         splits.description += &format!(", first {} train", splits.train.len());
@@ -726,27 +844,7 @@ pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
         splits.train = train;
         splits.description += &format!(", {} of the train images held out for validation (seed {})", v.len(), cfg.seed);
     }
-    let shape = splits.train.shape;
-    let classes = splits.train.num_classes;
-    if cfg.act_bits == 0 || cfg.act_bits > 8 {
-        return Err(TrainError::Config(format!("--act-bits {} not in 1..=8", cfg.act_bits)));
-    }
-    if !(cfg.lr_gamma.is_finite() && cfg.lr_gamma > 0.0) {
-        return Err(TrainError::Config(format!("--lr-gamma {} must be a positive number", cfg.lr_gamma)));
-    }
-    let val = val.as_ref();
-    match cfg.model {
-        Arch::Mlp => run(cfg, &splits, val, Mlp::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device),
-        Arch::Lenet => {
-            if shape[0] < 16 || shape[1] < 16 {
-                return Err(TrainError::Config(format!("lenet needs images of at least 16x16, got {shape:?}")));
-            }
-            run(cfg, &splits, val, LeNet::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device)
-        }
-        Arch::Resnet20 => {
-            run(cfg, &splits, val, ResNet20::new(shape, classes, cfg.act_bits, cfg.seed, &device), &device)
-        }
-    }
+    Ok((splits, val))
 }
 
 struct Progress {
@@ -826,11 +924,14 @@ pub fn lr_at(cfg: &TrainConfig, phase: Phase, epoch: usize) -> f64 {
 
 fn run<M: QModel>(
     cfg: &TrainConfig,
-    splits: &data::Splits,
-    val: Option<&Dataset>,
+    splits: data::Splits,
     mut model: M,
+    description: Option<Description>,
     device: &Device,
 ) -> Result<Summary, TrainError> {
+    let (splits, val) = prepare_splits(cfg, splits)?;
+    let (splits, val) = (&splits, val.as_ref());
+    let model_name = description.as_ref().map(|d| d.name.clone()).unwrap_or_else(|| cfg.model.clone());
     let t0 = Instant::now();
     let out = cfg.out.clone();
     let ckdir = out.join("ckpt");
@@ -852,6 +953,7 @@ fn run<M: QModel>(
         signed_scales: Vec::new(),
         best: None,
         config: cfg.clone(),
+        description: description.clone(),
     };
     let mut optim = make_optim(cfg.optim);
     if cfg.resume && state_path.exists() {
@@ -882,7 +984,7 @@ fn run<M: QModel>(
 
     let (mut p_total, _) = bit_totals(&scheme_of(&mut model));
     p_total = p_total.max(1);
-    let augment = splits.train.shape == [32, 32, 3];
+    let augment = cfg.augmentation() == Augment::CropFlip;
     let ce = CrossEntropyLossConfig::new().init(device);
 
     while state.phase != Phase::Done {
@@ -1007,7 +1109,7 @@ fn run<M: QModel>(
     let fq = evaluate(&model, &splits.test, true, &scales, device);
     let val_acc = val.map(|v| evaluate(&model, v, true, &scales, device));
     let info = crate::export::ExportInfo {
-        name: format!("{}-{}", cfg.model, cfg.dataset),
+        name: format!("{model_name}-{}", cfg.dataset),
         alpha: cfg.alpha,
         notes: format!(
             "seed {}, act bits {}, epochs float/bsq/finetune {}/{}/{}, requant every {}, optim {:?}, lr schedule {}{}",
@@ -1048,7 +1150,7 @@ fn run<M: QModel>(
         })
         .collect();
     let summary = Summary {
-        model: cfg.model.to_string(),
+        model: model_name.clone(),
         dataset: splits.description.clone(),
         alpha: cfg.alpha,
         accuracy: Accuracies { float: state.float_acc, fake_quant: fq, integer, validation: val_acc },
@@ -1360,7 +1462,7 @@ mod tests {
         let base = std::env::temp_dir().join(format!("bsq-train-val-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let cfg = |name: &str, test_limit: usize| TrainConfig {
-            model: Arch::Mlp,
+            model: "mlp".into(),
             builtin_size: 600,
             test_limit,
             epochs_float: 1,

@@ -1,13 +1,14 @@
 //! Must-hold properties of the trainer: ResNet-20 parameter count and the HAWQ compression check, and a
 //! short real training run on the built-in dataset whose exported artifact loads and runs.
 
-use bsq_train::model::{Arch, QModel, ResNet20};
+use bsq_train::graph::Graph;
+use bsq_train::model::QModel;
 use bsq_train::training::{TrainConfig, bit_totals, compression, scheme_of, train};
 use burn::tensor::Device;
 
 #[test]
 fn resnet20_quantized_parameter_count_is_268346() {
-    let mut m = ResNet20::new([32, 32, 3], 10, 4, 0, &Device::flex());
+    let mut m = Graph::builtin("resnet20", [32, 32, 3], 10, 4, 0, &Device::flex()).unwrap();
     let scheme = scheme_of(&mut m);
     let (params, _) = bit_totals(&scheme);
     assert_eq!(params, 268_346, "convs + fc weights + fc bias, downsample excluded");
@@ -17,7 +18,7 @@ fn resnet20_quantized_parameter_count_is_268346() {
 
 #[test]
 fn hawq_scheme_gives_13_107x() {
-    let mut m = ResNet20::new([32, 32, 3], 10, 4, 0, &Device::flex());
+    let mut m = Graph::builtin("resnet20", [32, 32, 3], 10, 4, 0, &Device::flex()).unwrap();
     let bits = |name: &str| -> u8 {
         if name == "stem" {
             8
@@ -44,7 +45,7 @@ fn short_builtin_run_exports_a_loadable_artifact_and_resumes() {
     let out = std::env::temp_dir().join(format!("bsq-train-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let cfg = TrainConfig {
-        model: Arch::Lenet,
+        model: "lenet".into(),
         builtin_size: 1200,
         epochs_float: 1,
         epochs_bsq: 2,
@@ -86,24 +87,24 @@ fn short_builtin_run_exports_a_loadable_artifact_and_resumes() {
 
 #[test]
 fn qmodel_forward_shapes() {
-    use bsq_train::model::{Ctx, LeNet, Mlp};
+    use bsq_train::model::Ctx;
     use burn::tensor::Tensor;
     let d = Device::flex();
     let x = Tensor::<4>::zeros([2, 1, 28, 28], &d);
-    let l = LeNet::new([28, 28, 1], 10, 4, 0, &d);
+    let l = Graph::builtin("lenet", [28, 28, 1], 10, 4, 0, &d).unwrap();
     assert_eq!(l.forward(x.clone(), &mut Ctx::train(true)).dims(), [2, 10]);
-    let m = Mlp::new([28, 28, 1], 4, 4, 0, &d);
+    let m = Graph::builtin("mlp", [28, 28, 1], 4, 4, 0, &d).unwrap();
     assert_eq!(m.forward(x, &mut Ctx::train(false)).dims(), [2, 4]);
 }
 
 #[test]
 fn regularizer_is_memory_reweighted_sum_of_bit_group_norms() {
     use bsq_train::bsq::{IntWeight, QWeight};
-    use bsq_train::model::{Mlp, map_q};
+    use bsq_train::model::map_q;
     use bsq_train::training::regularizer;
     let d = Device::flex().autodiff();
     // Every weight k = 1 at 2 bits: plane 0 is all zero (sqrt(ε)), plane 1 all ones (sqrt(numel)).
-    let mut m = map_q(Mlp::new([2, 2, 1], 2, 4, 0, &d), &mut |_, q: QWeight, _| {
+    let mut m = map_q(Graph::builtin("mlp", [2, 2, 1], 2, 4, 0, &d).unwrap(), &mut |_, q: QWeight, _| {
         QWeight::from_int(&IntWeight { bits: 2, scale: 1.0, k: vec![1; q.numel] }, true, &d)
     });
     let scheme = scheme_of(&mut m);

@@ -13,6 +13,7 @@
 
 pub mod artifact;
 mod builder;
+pub mod desc;
 pub mod emit;
 mod error;
 pub mod exec;

@@ -7,7 +7,6 @@ use std::time::Instant;
 use bsq_codegen::Generated;
 use bsq_data::DatasetKind;
 use bsq_sim::simulate::SimResult;
-use bsq_train::model::Arch;
 use bsq_train::training::{Summary, TrainConfig, train};
 
 use bsq_sim::machine_budget;
@@ -89,7 +88,7 @@ pub fn demo(cfg: &DemoConfig) -> Result<DemoResult, DemoError> {
     };
     say(&format!("[1/4] BSQ training of LeNet on the {dataset} dataset → {}", cfg.out.display()));
     let tc = TrainConfig {
-        model: Arch::Lenet,
+        model: "lenet".into(),
         dataset: dataset.into(),
         data_dir: cfg.data_dir.clone(),
         alpha: cfg.alpha,

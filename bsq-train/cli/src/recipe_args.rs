@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use bsq_train::data::DatasetKind;
-use bsq_train::model::Arch;
 use bsq_train::training::{LrSchedule, OptimKind, TrainConfig};
 use clap::Args;
 
@@ -42,9 +41,12 @@ fn optim_name(o: OptimKind) -> &'static str {
 /// The recipe: model, data, schedule, optimizer, backend (everything but α and where results go).
 #[derive(Args, Debug)]
 pub struct RecipeArgs {
-    /// Architecture (lenet, mlp, resnet20).
-    #[arg(long, default_value_t = DEFAULTS.model)]
-    pub model: Arch,
+    /// Model: a built-in (lenet, mlp, resnet20) or a model description file (.toml / .json, docs/models.md).
+    #[arg(long, default_value_t = DEFAULTS.model.clone())]
+    pub model: String,
+    /// Data augmentation: none or crop-flip (default: crop-flip for cifar10, none otherwise).
+    #[arg(long)]
+    pub augment: Option<bsq_train::training::Augment>,
     /// Dataset (builtin, mnist, fashion, cifar10).
     #[arg(long, default_value_t = DEFAULTS.dataset.clone(), value_parser = parse_dataset)]
     pub dataset: String,
@@ -131,7 +133,8 @@ impl RecipeArgs {
     /// The configuration of these options (α, output and resume from the library's defaults).
     pub fn config(&self) -> TrainConfig {
         TrainConfig {
-            model: self.model,
+            model: self.model.clone(),
+            augment: self.augment,
             dataset: self.dataset.clone(),
             data_dir: self.data_dir.clone(),
             builtin_size: self.builtin_size,
