@@ -15,7 +15,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction};
 use burn::optim::{
     AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
 };
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::bsq::{MAX_BITS, QWeight, WMode, to_vec};
-use crate::data::{self, Dataset, DatasetKind, Rng};
+use crate::data::{self, DataSource, Dataset, Rng};
 use crate::graph::{Build, Graph};
 use crate::model::{Ctx, QModel, apply_scheme, map_q};
 use bsq_codegen::desc::{DataShape, DescError, Description};
@@ -127,8 +127,22 @@ pub struct TrainConfig {
     /// dataset's name, never by the shape of its images.
     #[serde(default)]
     pub augment: Option<Augment>,
-    /// Dataset name (`builtin`, `mnist`, `fashion`, `cifar10`).
+    /// Dataset: a built-in name (`builtin`, `mnist`, `fashion`, `cifar10`) or a path to the user's data
+    /// (an image folder, a `.npz` file or folder of `.npy` files, a `.csv` file; docs/datasets.md).
     pub dataset: String,
+    /// What the samples carry: `classification`, `regression` or `reconstruction` (targets = the input;
+    /// autoencoders). Default: inferred from the data (docs/datasets.md).
+    #[serde(default)]
+    pub task: Option<String>,
+    /// Fraction held out as the test split when the data has no test split of its own.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+    /// Image folders: 1 (grayscale) or 3 (RGB) channels; default: the first image's.
+    #[serde(default)]
+    pub channels: Option<usize>,
+    /// CSV: the label (or target) columns; default `label`, else the last column.
+    #[serde(default)]
+    pub label_columns: Vec<String>,
     /// Data directory (else `BSQ_DATA_DIR`).
     pub data_dir: Option<PathBuf>,
     /// Generated training images for `builtin`.
@@ -204,6 +218,10 @@ fn legacy_schedule() -> LrSchedule {
     LrSchedule::Cosine
 }
 
+fn default_test_fraction() -> f64 {
+    0.2
+}
+
 fn default_gamma() -> f64 {
     0.1
 }
@@ -254,6 +272,10 @@ impl Default for TrainConfig {
             model: "lenet".into(),
             augment: None,
             dataset: "builtin".into(),
+            task: None,
+            test_fraction: default_test_fraction(),
+            channels: None,
+            label_columns: Vec::new(),
             data_dir: None,
             builtin_size: 4000,
             train_limit: 0,
@@ -391,6 +413,17 @@ pub struct BestEpoch {
 /// selection; the official code selects on the test set, which makes its reported accuracy optimistic.
 pub fn improves(best: Option<&BestEpoch>, val_acc: f64) -> bool {
     best.is_none_or(|b| val_acc > b.val_acc)
+}
+
+/// [`improves`] for a score where lower is better (the mean squared error of regression) when
+/// `!higher_better`.
+pub fn improves_by(best: Option<&BestEpoch>, score: f64, higher_better: bool) -> bool {
+    if higher_better { improves(best, score) } else { best.is_none_or(|b| score < b.val_acc) }
+}
+
+/// A score as the logs write it: accuracy in percent, or a mean squared error.
+fn fmt_score(v: f64, regression: bool) -> String {
+    if regression { format!("mse {v:.5}") } else { format!("{v:.2}%") }
 }
 
 /// The epoch (1-based) that [`improves`] selects from per-epoch validation accuracies.
@@ -627,18 +660,35 @@ pub fn read_state(path: &Path) -> Result<CkptState, TrainError> {
     serde_json::from_value(v).map_err(|e| bad(e.to_string()))
 }
 
-/// Top-1 accuracy (percent) of a model on a dataset, in evaluation mode (BatchNorm running statistics).
+/// The regression targets of the samples `idx`, `[B, K]`.
+pub fn batch_targets(ds: &Dataset, idx: &[usize], device: &Device) -> Tensor<2> {
+    let v: Vec<f32> = idx.iter().flat_map(|&i| ds.target(i).iter().copied()).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len(), ds.target_len]), device)
+}
+
+/// The score of a model on a dataset, in evaluation mode (BatchNorm running statistics): top-1
+/// accuracy in percent, or for a regression dataset the mean squared error over all targets.
 pub fn evaluate<M: QModel>(model: &M, ds: &Dataset, quant: bool, scales: &[f32], device: &Device) -> f64 {
     let m = model.valid();
     let dev = device.clone().inner();
     let mut right = 0usize;
+    let mut sq = 0f64;
     let idx: Vec<usize> = (0..ds.len()).collect();
     for chunk in idx.chunks(500) {
         let (x, y) = batch(ds, chunk, None, &dev);
         let mut ctx = Ctx::eval(quant, scales);
-        let pred = m.forward(x, &mut ctx).argmax(1).reshape([chunk.len()]);
+        let out = m.forward(x, &mut ctx);
+        if ds.is_regression() {
+            let d = out - batch_targets(ds, chunk, &dev);
+            sq += to_vec((d.clone() * d).sum())[0] as f64;
+            continue;
+        }
+        let pred = out.argmax(1).reshape([chunk.len()]);
         let eq = pred.equal(y).int().sum();
         right += eq.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default()[0] as usize;
+    }
+    if ds.is_regression() {
+        return sq / (ds.len() * ds.target_len).max(1) as f64;
     }
     100.0 * right as f64 / ds.len().max(1) as f64
 }
@@ -761,8 +811,7 @@ fn modes_of<M: QModel>(m: &mut M) -> Vec<(String, WMode)> {
 /// without the `cuda` / `wgpu` cargo features that is the Flex CPU backend.
 pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
     let device = device_for(&cfg.device)?;
-    let kind: DatasetKind = cfg.dataset.parse()?;
-    let splits = data::load(kind, cfg.data_dir.as_deref(), cfg.seed, cfg.builtin_size)?;
+    let splits = load_data(cfg)?;
     // A resumed run trains the description saved in its checkpoint.
     let state_path = cfg.out.join("ckpt").join("state.json");
     let (desc, origin) = if cfg.resume && state_path.exists() {
@@ -777,6 +826,22 @@ pub fn train(cfg: &TrainConfig) -> Result<Summary, TrainError> {
         crate::graph::load_model_ref(&cfg.model)?
     };
     train_description(cfg, &desc, origin.as_deref(), splits, &device)
+}
+
+/// Loads the configured dataset ([`TrainConfig::dataset`] and its options) through [`data::load_source`].
+pub fn load_data(cfg: &TrainConfig) -> Result<data::Splits, TrainError> {
+    let source = DataSource::parse(&cfg.dataset)?;
+    let task = cfg.task.as_deref().map(str::parse::<data::Task>).transpose()?;
+    let opts = data::Options {
+        seed: cfg.seed,
+        test_fraction: cfg.test_fraction,
+        channels: cfg.channels,
+        label_columns: cfg.label_columns.clone(),
+        task,
+        data_dir: cfg.data_dir.clone(),
+        builtin_size: cfg.builtin_size,
+    };
+    Ok(data::load_source(&source, &opts)?)
 }
 
 /// Trains a model description on the given data (the public API behind `bsq train`): builds the
@@ -838,6 +903,11 @@ fn prepare_splits(cfg: &TrainConfig, mut splits: data::Splits) -> Result<(data::
     if cfg.test_limit > 0 {
         splits.test = splits.test.take(cfg.test_limit);
         splits.description += &format!(", first {} test", splits.test.len());
+    }
+    if let Some(v) = splits.val.take() {
+        // The data's own validation split.
+        splits.description += &format!(", validation split of {}", v.len());
+        return Ok((splits, Some(v)));
     }
     let (train, val) = split_validation(&splits.train, cfg.val_fraction, cfg.seed)?;
     if let Some(v) = &val {
@@ -986,6 +1056,7 @@ fn run<M: QModel>(
     p_total = p_total.max(1);
     let augment = cfg.augmentation() == Augment::CropFlip;
     let ce = CrossEntropyLossConfig::new().init(device);
+    let regression = splits.train.is_regression();
 
     while state.phase != Phase::Done {
         let total = match state.phase {
@@ -1019,10 +1090,14 @@ fn run<M: QModel>(
             let (x, y) = batch(&splits.train, chunk, augment.then_some(&mut aug_rng), device);
             let mut ctx = if quant { Ctx::train_quantized(&state.signed_scales) } else { Ctx::train(false) };
             let logits = model.forward(x, &mut ctx);
-            let pred = logits.clone().detach().argmax(1).reshape([chunk.len()]);
-            right += to_i64(pred.equal(y.clone()).int().sum()) as usize;
             seen += chunk.len();
-            let mut loss = ce.forward(logits, y);
+            let mut loss = if regression {
+                MseLoss::new().forward(logits, batch_targets(&splits.train, chunk, device), Reduction::Mean)
+            } else {
+                let pred = logits.clone().detach().argmax(1).reshape([chunk.len()]);
+                right += to_i64(pred.equal(y.clone()).int().sum()) as usize;
+                ce.forward(logits, y)
+            };
             sum_loss += to_vec(loss.clone().inner())[0] as f64;
             if bsq && cfg.alpha > 0.0 {
                 let r = regularizer(&mut model, p_total);
@@ -1049,7 +1124,7 @@ fn run<M: QModel>(
         let val_acc =
             val.filter(|_| state.phase == Phase::Finetune).map(|v| evaluate(&model, v, true, &scales, device));
         if let Some(v) = val_acc
-            && improves(state.best.as_ref(), v)
+            && improves_by(state.best.as_ref(), v, !regression)
         {
             let model_file = ckpt_model_file(state.phase, state.epoch);
             state.best = Some(BestEpoch { epoch: state.epoch, val_acc: v, model_file });
@@ -1061,7 +1136,7 @@ fn run<M: QModel>(
             epoch: state.epoch,
             loss: sum_loss / nb as f64,
             reg: sum_reg / nb as f64,
-            train_acc: 100.0 * right as f64 / seen.max(1) as f64,
+            train_acc: if regression { sum_loss / nb as f64 } else { 100.0 * right as f64 / seen.max(1) as f64 },
             test_acc,
             val_acc,
             avg_bits: b as f64 / p.max(1) as f64,
@@ -1071,16 +1146,16 @@ fn run<M: QModel>(
         log(
             cfg,
             &format!(
-                "{:?} epoch {}/{}: lr {:.3e} loss {:.4} reg {:.3} train {:.2}%{} test {:.2}% avg bits {:.3} ({:.1}s, total {:.0}s)",
+                "{:?} epoch {}/{}: lr {:.3e} loss {:.4} reg {:.3} train {}{} test {} avg bits {:.3} ({:.1}s, total {:.0}s)",
                 m.phase,
                 m.epoch,
                 total,
                 m.lr,
                 m.loss,
                 m.reg,
-                m.train_acc,
-                m.val_acc.map(|v| format!(" val {v:.2}%")).unwrap_or_default(),
-                m.test_acc,
+                fmt_score(m.train_acc, regression),
+                m.val_acc.map(|v| format!(" val {}", fmt_score(v, regression))).unwrap_or_default(),
+                fmt_score(m.test_acc, regression),
                 m.avg_bits,
                 m.seconds,
                 t0.elapsed().as_secs_f64()
@@ -1101,7 +1176,12 @@ fn run<M: QModel>(
         model = load_model(model, &ckdir.join(&b.model_file))?;
         log(
             cfg,
-            &format!("selected finetune epoch {}/{} on validation ({:.2}%)", b.epoch, cfg.epochs_finetune, b.val_acc),
+            &format!(
+                "selected finetune epoch {}/{} on validation ({})",
+                b.epoch,
+                cfg.epochs_finetune,
+                fmt_score(b.val_acc, regression)
+            ),
         );
     }
     // Final calibration, evaluation and export.
@@ -1124,7 +1204,9 @@ fn run<M: QModel>(
             state
                 .best
                 .as_ref()
-                .map(|b| format!(", finetune epoch {} selected on validation ({:.2}%)", b.epoch, b.val_acc))
+                .map(|b| {
+                    format!(", finetune epoch {} selected on validation ({})", b.epoch, fmt_score(b.val_acc, regression))
+                })
                 .unwrap_or_default()
         ),
         float_acc: state.float_acc,
@@ -1314,10 +1396,29 @@ pub fn scheme_table(s: &Summary) -> String {
     t
 }
 
-/// Integer accuracy of an artifact on the host executor (percent), if it compiles.
+/// The integer model's score on the host executor, if it compiles: accuracy in percent, or for a
+/// regression dataset the mean squared error of the dequantized outputs (`scale·q` of the output layer).
 pub fn integer_accuracy(artifact: &bsq_codegen::Artifact, test: &Dataset) -> Option<f64> {
     let mut ex = bsq_codegen::Executor::new(artifact).ok()?;
-    ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize))).ok()
+    if !test.is_regression() {
+        return ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize))).ok();
+    }
+    let out = artifact.layers.iter().find(|l| l.name() == artifact.output)?;
+    let q = match out {
+        bsq_codegen::artifact::Layer::Conv2d(l) => l.out,
+        bsq_codegen::artifact::Layer::Dense(l) => l.out,
+        bsq_codegen::artifact::Layer::Add(l) => l.out,
+        _ => return None,
+    };
+    let mut sq = 0f64;
+    for i in 0..test.len() {
+        let bytes = ex.run(test.image(i)).ok()?;
+        for (&b, &t) in bytes.iter().zip(test.target(i)) {
+            let v = if q.signed { b as i8 as f64 } else { b as f64 } * q.scale as f64;
+            sq += (v - t as f64).powi(2);
+        }
+    }
+    Some(sq / (test.len() * test.target_len).max(1) as f64)
 }
 
 #[cfg(test)]

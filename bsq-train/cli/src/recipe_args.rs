@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use bsq_train::data::DatasetKind;
+use bsq_train::data::DataSource;
 use bsq_train::training::{LrSchedule, OptimKind, TrainConfig};
 use clap::Args;
 
@@ -10,7 +10,11 @@ use clap::Args;
 pub static DEFAULTS: std::sync::LazyLock<TrainConfig> = std::sync::LazyLock::new(TrainConfig::default);
 
 fn parse_dataset(s: &str) -> Result<String, String> {
-    s.parse::<DatasetKind>().map(|k| k.to_string()).map_err(|e| e.to_string())
+    DataSource::parse(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+fn parse_task(s: &str) -> Result<String, String> {
+    s.parse::<bsq_train::data::Task>().map(|t| t.to_string()).map_err(|e| e.to_string())
 }
 
 fn parse_optim(s: &str) -> Result<OptimKind, String> {
@@ -47,9 +51,24 @@ pub struct RecipeArgs {
     /// Data augmentation: none or crop-flip (default: crop-flip for cifar10, none otherwise).
     #[arg(long)]
     pub augment: Option<bsq_train::training::Augment>,
-    /// Dataset (builtin, mnist, fashion, cifar10).
+    /// Dataset: builtin, mnist, fashion, cifar10, or a path to your data: an image folder
+    /// (root/<class>/*.png|jpg|bmp, optionally split into train/ test/ val/), a .npz file or folder of .npy
+    /// files (x_train, y_train, x_test, y_test), a .csv file (docs/datasets.md).
     #[arg(long, default_value_t = DEFAULTS.dataset.clone(), value_parser = parse_dataset)]
     pub dataset: String,
+    /// What the samples carry: classification, regression or reconstruction (autoencoder: the targets
+    /// are the inputs). Default: inferred from the data.
+    #[arg(long, value_parser = parse_task)]
+    pub task: Option<String>,
+    /// Fraction held out as the test split when the data has none of its own.
+    #[arg(long, default_value_t = DEFAULTS.test_fraction)]
+    pub test_fraction: f64,
+    /// Image folders: 1 (grayscale) or 3 (RGB) channels (default: the first image's).
+    #[arg(long)]
+    pub channels: Option<usize>,
+    /// CSV: the label column (repeat for several regression targets; default `label`, else the last).
+    #[arg(long = "label-column")]
+    pub label_columns: Vec<String>,
     /// Data directory (holds mnist/, fashion/, cifar10/); default: $BSQ_DATA_DIR.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -136,6 +155,10 @@ impl RecipeArgs {
             model: self.model.clone(),
             augment: self.augment,
             dataset: self.dataset.clone(),
+            task: self.task.clone(),
+            test_fraction: self.test_fraction,
+            channels: self.channels,
+            label_columns: self.label_columns.clone(),
             data_dir: self.data_dir.clone(),
             builtin_size: self.builtin_size,
             train_limit: self.train_limit,

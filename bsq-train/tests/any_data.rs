@@ -1,0 +1,137 @@
+//! The trainer on the user's own network and data: a description file and an image folder, a float
+//! `.npz` reconstruction task (autoencoder, signed features with a zero point), each trained for real on
+//! small files this test writes, through to an artifact that the host executor runs.
+
+use std::path::{Path, PathBuf};
+
+use bsq_train::training::{TrainConfig, train};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bsq-any-data-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A 16×16 grey image: a horizontal (class 0) or vertical (class 1) bar at a seeded position, over noise.
+fn bar(class: usize, seed: u64) -> image::GrayImage {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let at = 3 + (next() % 10) as u32;
+    image::GrayImage::from_fn(16, 16, |x, y| {
+        let on = if class == 0 { y == at || y == at + 1 } else { x == at || x == at + 1 };
+        image::Luma([if on { 200 + (next() % 55) as u8 } else { (next() % 60) as u8 }])
+    })
+}
+
+fn write_folder(root: &Path, split: &str, per_class: usize, seed: u64) {
+    for (c, name) in ["horizontal", "vertical"].iter().enumerate() {
+        let d = root.join(split).join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for i in 0..per_class {
+            bar(c, seed + (i * 2 + c) as u64).save(d.join(format!("{i:04}.png"))).unwrap();
+        }
+    }
+}
+
+const CNN: &str = r#"
+format = "bsq-model"
+version = 1
+name = "bars"
+
+[[layers]]
+op = "conv2d"
+name = "features"
+out_channels = 8
+kernel = [3, 5]
+padding = "same"
+activation = "pact"
+
+[[layers]]
+op = "max_pool"
+name = "pool"
+kernel = 2
+
+[[layers]]
+op = "dense"
+name = "classifier"
+activation = "none"
+"#;
+
+#[test]
+fn description_file_on_an_image_folder_trains_and_exports_its_layers() {
+    let dir = tmp("folder");
+    write_folder(&dir.join("data"), "train", 150, 1);
+    write_folder(&dir.join("data"), "test", 40, 10_000);
+    std::fs::write(dir.join("bars.toml"), CNN).unwrap();
+    let cfg = TrainConfig {
+        model: dir.join("bars.toml").display().to_string(),
+        dataset: dir.join("data").display().to_string(),
+        epochs_float: 2,
+        epochs_bsq: 2,
+        epochs_finetune: 1,
+        lr_bsq: 1e-2,
+        lr_steps_bsq: Some(vec![]),
+        out: dir.join("run"),
+        verbose: false,
+        ..Default::default()
+    };
+    let s = train(&cfg).expect("training");
+    assert!(s.accuracy.fake_quant > 90.0, "fake-quant accuracy {}", s.accuracy.fake_quant);
+    let integer = s.accuracy.integer.expect("the artifact runs on the host executor");
+    assert!(integer > 90.0, "integer accuracy {integer}");
+    let a = bsq_codegen::Artifact::load(&dir.join("run/model.bsq.json")).unwrap();
+    let names: Vec<&str> = a.layers.iter().map(|l| l.name()).collect();
+    assert_eq!(names, ["features", "pool", "classifier"]);
+    assert_eq!(a.input.shape, [16, 16, 1]);
+    assert_eq!(a.labels, ["horizontal", "vertical"]);
+    match &a.layers[0] {
+        bsq_codegen::artifact::Layer::Conv2d(c) => {
+            assert_eq!((c.kernel, c.padding), ([3, 5], [1, 2, 1, 2]));
+        }
+        l => panic!("{l:?}"),
+    }
+    // The description is saved in the checkpoint: resuming needs neither the file nor its path.
+    std::fs::remove_file(dir.join("bars.toml")).unwrap();
+    let s2 = train(&TrainConfig { resume: true, ..cfg }).expect("resume");
+    assert_eq!(s2.avg_bits, s.avg_bits);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn description_errors_name_the_file_layer_and_field() {
+    let dir = tmp("errors");
+    let bad = CNN.replace("kernel = 2", "kernel = 2\ninput = \"nothing\"");
+    std::fs::write(dir.join("bad.toml"), &bad).unwrap();
+    let cfg = TrainConfig {
+        model: dir.join("bad.toml").display().to_string(),
+        dataset: "builtin".into(),
+        builtin_size: 64,
+        out: dir.join("run"),
+        verbose: false,
+        ..Default::default()
+    };
+    let e = train(&cfg).unwrap_err().to_string();
+    assert!(e.contains("bad.toml") && e.contains("layer `pool`, field `input`: no layer is named `nothing`"), "{e}");
+    let e = train(&TrainConfig { model: dir.join("missing.toml").display().to_string(), ..cfg.clone() })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.toml") && e.contains("not a built-in model"), "{e}");
+    // Concat is in the format but not yet in the runtime: refused with the layer named.
+    let concat = format!(
+        "{}\n[[layers]]\nop = \"concat\"\nname = \"both\"\ninputs = [\"features\", \"features\"]\n\n\
+         [[layers]]\nop = \"dense\"\nname = \"fc\"\nactivation = \"none\"\n",
+        CNN.split("[[layers]]\nop = \"max_pool\"").next().unwrap()
+    );
+    std::fs::write(dir.join("concat.toml"), concat).unwrap();
+    let e = train(&TrainConfig { model: dir.join("concat.toml").display().to_string(), ..cfg })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layer `both`") && e.contains("concat is not in the runtime yet"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
