@@ -554,6 +554,9 @@ impl Description {
         }
         let default_bits = self.act_bits.unwrap_or(4);
         let out_name = self.output.clone().unwrap_or_else(|| self.layers[self.layers.len() - 1].name().to_string());
+        if !self.layers.iter().any(|l| l.name() == out_name) {
+            return Err(DescError::new(None, Some("output"), format!("no layer is named `{out_name}`")));
+        }
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let mut nodes: Vec<Node> = Vec::new();
         for (i, spec) in self.layers.iter().enumerate() {
