@@ -27,11 +27,16 @@ use crate::bsq::{QWeight, round_half_away};
 use crate::data::{InputMap, Rng};
 use crate::model::{Act, ClipKind, ConvGeom, Ctx, QConv, QDense, QModel, QVisit, flatten_hwc, to_artifact};
 
-/// The built-in model descriptions: `(name, TOML text)`.
-pub const BUILTINS: [(&str, &str); 3] = [
+/// The built-in model descriptions: `(name, TOML text)`. The last four are the MLPerf Tiny reference
+/// models.
+pub const BUILTINS: [(&str, &str); 7] = [
     ("mlp", include_str!("../models/mlp.toml")),
     ("lenet", include_str!("../models/lenet.toml")),
     ("resnet20", include_str!("../models/resnet20.toml")),
+    ("resnet8", include_str!("../models/resnet8.toml")),
+    ("ds-cnn", include_str!("../models/ds-cnn.toml")),
+    ("mobilenet-v1-0.25", include_str!("../models/mobilenet-v1-0.25.toml")),
+    ("fc-autoencoder", include_str!("../models/fc-autoencoder.toml")),
 ];
 
 /// The built-in description `name` (`resnet-20` is accepted for `resnet20`).

@@ -116,3 +116,34 @@ fn regularizer_is_memory_reweighted_sum_of_bit_group_norms() {
     let r = bsq_train::bsq::to_vec(regularizer(&mut m, total).unwrap())[0] as f64;
     assert!((r - want).abs() < 1e-3 * want, "R = {r}, want {want}");
 }
+
+/// The built-in descriptions parse and build; the four MLPerf Tiny reference models have the parameter
+/// (batch norm folded) and multiply-accumulate counts of the MLPerf Tiny tables, and the trainer builds
+/// and runs each of them (forward shapes).
+#[test]
+fn builtin_descriptions_and_mlperf_tiny_counts() {
+    use bsq_codegen::desc::DataShape;
+    use bsq_train::graph::{BUILTINS, Build, builtin};
+    use bsq_train::model::Ctx;
+    use burn::tensor::Tensor;
+    let want = [
+        ("resnet8", [32, 32, 3], 10, 77_706, 12_501_632),
+        ("ds-cnn", [49, 10, 1], 12, 22_604, 2_656_768),
+        ("mobilenet-v1-0.25", [96, 96, 3], 2, 210_850, 7_489_664),
+        ("fc-autoencoder", [1, 1, 640], 640, 265_864, 264_192),
+    ];
+    let d = Device::flex();
+    for (name, input, outputs, params, macs) in want {
+        let desc = builtin(name).unwrap_or_else(|| panic!("{name} parses"));
+        let data = DataShape { input, outputs };
+        let r = desc.resolve(data, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.counts(), (params, macs), "{name}");
+        let build = Build { data, input: bsq_train::data::InputMap::IMAGE, act_bits: 4, seed: 0, pretrained: None };
+        let g = Graph::new(&desc, None, &build, &d).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let x = Tensor::<4>::zeros([2, input[2], input[0], input[1]], &d);
+        assert_eq!(g.forward(x, &mut Ctx::train(true)).dims(), [2, outputs], "{name}");
+    }
+    for (name, _) in BUILTINS {
+        assert!(builtin(name).is_some(), "{name}");
+    }
+}

@@ -838,6 +838,30 @@ impl Description {
     }
 }
 
+impl Resolved {
+    /// `(parameters, multiply-accumulates per inference)` as the MLPerf Tiny tables count them: conv and
+    /// dense weights plus one bias per output channel where the layer has a bias or batch norm (batch norm
+    /// folded), and the multiply-accumulates of conv and dense layers.
+    pub fn counts(&self) -> (usize, usize) {
+        let (mut params, mut macs) = (0, 0);
+        for n in &self.nodes {
+            match n.op {
+                Op::Conv { in_channels, out_channels, kernel, groups, bias, batch_norm, .. } => {
+                    let w = out_channels * kernel[0] * kernel[1] * (in_channels / groups.max(1));
+                    params += w + if bias || batch_norm { out_channels } else { 0 };
+                    macs += w * n.shape[0] * n.shape[1];
+                }
+                Op::Dense { in_features, out_features, bias, batch_norm, .. } => {
+                    params += in_features * out_features + if bias || batch_norm { out_features } else { 0 };
+                    macs += in_features * out_features;
+                }
+                _ => {}
+            }
+        }
+        (params, macs)
+    }
+}
+
 fn spec_op(s: &LayerSpec) -> &'static str {
     match s {
         LayerSpec::Conv2d(_) => "conv2d",
