@@ -640,9 +640,15 @@ fn gathered(
 ) {
     let groups = row_len.div_ceil(4);
     let pairs = g.out_c.div_ceil(2);
+    // Never 0 (`row_len ≥ 1`); tested so that `chunks_exact_mut` links no zero-size panic where LLVM cannot
+    // prove it (a firmware with two gathered layers of different shapes passes `row_len` at run time).
+    let chunk = 8 * groups;
+    if chunk == 0 {
+        return;
+    }
     let off = (scratch.as_ptr() as usize / 2) % 2;
-    let Some(ws) = scratch.get_mut(off..off + pairs * 8 * groups) else { return };
-    for (p, region) in ws.chunks_exact_mut(8 * groups).enumerate() {
+    let Some(ws) = scratch.get_mut(off..off + pairs * chunk) else { return };
+    for (p, region) in ws.chunks_exact_mut(chunk).enumerate() {
         region.fill(0);
         // Row 2p + 1 past the last channel decodes as zeros.
         if let Some(r) = region.get_mut(..2 * row_len) {
