@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The models, one binary each (`src/bin/<name>.rs`).
-const MODELS: [&str; 7] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "lenet"];
+const MODELS: [&str; 8] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "lenet"];
 
 fn main() {
     if let Err(e) = run() {

@@ -103,6 +103,11 @@ pub fn emit(m: &Compiled, source: &str) -> String {
         input.shape[0], input.shape[1], input.shape[2]
     );
     let _ = writeln!(o, "/// Input bytes.\npub const INPUT_LEN: usize = {};", input.len);
+    let _ = writeln!(
+        o,
+        "/// The input byte that stands for the real value 0 (real input `scale · (x − INPUT_ZERO_POINT)`).\npub const INPUT_ZERO_POINT: u8 = {};",
+        input.zero_point
+    );
     let _ = writeln!(o, "/// Output bytes (one per class).\npub const OUTPUT_LEN: usize = {};", out_t.len);
     let _ = writeln!(
         o,
@@ -165,7 +170,7 @@ pub fn emit(m: &Compiled, source: &str) -> String {
             op.weight_bits.map(|b| format!(", {b}-bit weights")).unwrap_or_default()
         );
         match &op.kind {
-            Kind::Conv { shape, bits, packed: data, stage: s } => {
+            Kind::Conv { shape, bits, packed: data, stage: s, .. } => {
                 packed(&mut o, &pfx, &op.name, *bits, shape.out_c, shape.row_len(), data);
                 stage(&mut o, &pfx, s);
                 let _ = writeln!(
@@ -185,7 +190,7 @@ pub fn emit(m: &Compiled, source: &str) -> String {
                     shape.pad_right
                 );
             }
-            Kind::GroupedConv { shape, bits, packed: data, stage: s } => {
+            Kind::GroupedConv { shape, bits, packed: data, stage: s, .. } => {
                 packed(&mut o, &pfx, &op.name, *bits, shape.out_c, shape.row_len(), data);
                 stage(&mut o, &pfx, s);
                 let _ = writeln!(
@@ -224,6 +229,14 @@ pub fn emit(m: &Compiled, source: &str) -> String {
                 stage(&mut o, &pfx, s);
             }
         }
+        if let Some(pad) = op.input_pad() {
+            let sh = &pad.shape;
+            let _ = writeln!(
+                o,
+                "/// The input padded with its zero point {} before the convolution (which then has no padding).\nconst {pfx}_PAD: rt::PadShape = rt::PadShape {{\n    in_h: {},\n    in_w: {},\n    c: {},\n    pad_top: {},\n    pad_left: {},\n    pad_bottom: {},\n    pad_right: {},\n}};",
+                pad.value, sh.in_h, sh.in_w, sh.c, sh.pad_top, sh.pad_left, sh.pad_bottom, sh.pad_right
+            );
+        }
         o.push('\n');
     }
     // The run function.
@@ -248,14 +261,38 @@ pub fn emit(m: &Compiled, source: &str) -> String {
         let (ys, ye) = range(op.output).unwrap_or((0, 0));
         let _ = writeln!(o, "    // {i}: `{}`", op.name);
         o.push_str("    {\n");
-        let single_io = |o: &mut String| match range(op.inputs[0]) {
+        // `x` = the input (the caller's slice or an arena range), `y` = the arena range `to`.
+        let io = |o: &mut String, to: (usize, usize)| match range(op.inputs[0]) {
             None => {
-                let _ = writeln!(o, "        let x: &[u8] = input;\n        let y = &mut bytes[{ys}..{ye}];");
+                let _ = writeln!(o, "        let x: &[u8] = input;\n        let y = &mut bytes[{}..{}];", to.0, to.1);
             }
             Some((xs, xe)) => {
                 let _ = writeln!(
                     o,
-                    "        let (x, y) = rt::arena::split_in_out(&mut bytes[..], ({xs}, {xe}), ({ys}, {ye}))?;"
+                    "        let (x, y) = rt::arena::split_in_out(&mut bytes[..], ({xs}, {xe}), ({}, {}))?;",
+                    to.0, to.1
+                );
+            }
+        };
+        let single_io = |o: &mut String| io(o, (ys, ye));
+        // A convolution's input: its padded copy (zero-pointed input, padded), or the input itself.
+        let conv_io = |o: &mut String| match op.input_pad() {
+            None => single_io(o),
+            Some(pad) => {
+                let (ps, pe) = range(pad.buffer).unwrap_or((0, 0));
+                // The pad value is the input's zero point (only the network input has one).
+                debug_assert_eq!(pad.value, l.tensors[0].zero_point);
+                let mut inner = String::new();
+                io(&mut inner, (ps, pe));
+                let _ = writeln!(inner, "        rt::pad(&{pfx}_PAD, INPUT_ZERO_POINT, x, y)?;");
+                o.push_str("        {\n");
+                for line in inner.lines() {
+                    let _ = writeln!(o, "    {line}");
+                }
+                o.push_str("        }\n");
+                let _ = writeln!(
+                    o,
+                    "        let (x, y) = rt::arena::split_in_out(&mut bytes[..], ({ps}, {pe}), ({ys}, {ye}))?;"
                 );
             }
         };
@@ -263,14 +300,14 @@ pub fn emit(m: &Compiled, source: &str) -> String {
             // The per-width (and, for convolutions, per-path) kernels: the firmware links the weight decoders
             // of the widths the model uses and the kernel paths its layers take, no others.
             Kind::Conv { bits, .. } => {
-                single_io(&mut o);
+                conv_io(&mut o);
                 let _ = writeln!(
                     o,
                     "        rt::conv2d_bits::<{bits}, {{ rt::conv_path(&{pfx}_SHAPE) }}>(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"
                 );
             }
             Kind::GroupedConv { bits, .. } => {
-                single_io(&mut o);
+                conv_io(&mut o);
                 let _ = writeln!(
                     o,
                     "        rt::grouped_conv2d_bits::<{bits}>(&{pfx}_SHAPE, x, &{pfx}_PACKED, &{pfx}_STAGE, &mut scratch[..], y)?;"

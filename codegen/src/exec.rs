@@ -126,16 +126,39 @@ fn run_op(op: &Op, plan: &Plan, input: &[u8], arena: &mut [u8], scratch: &mut [i
             f(x, y)
         }
     };
-    match &op.kind {
-        Kind::Conv { shape, bits, packed, stage } => {
-            let w = PackedWeights::new(*bits, shape.out_c, shape.row_len(), packed)?;
-            let st = stage.as_runtime();
-            with_io(arena, &mut |x, y| bsq_runtime::conv2d(shape, x, &w, &st, scratch, y))
+    // A padded convolution on a zero-pointed input: the input padded with its zero point into the buffer,
+    // which the convolution then reads (without padding).
+    let padded = match op.input_pad() {
+        None => None,
+        Some(p) => {
+            let buf = plan.range(p.buffer).unwrap_or((0, 0));
+            match plan.range(op.inputs[0]) {
+                None => bsq_runtime::pad(&p.shape, p.value, input, &mut arena[buf.0..buf.1])?,
+                Some(r) => {
+                    let (x, y) = split_in_out(arena, r, buf)?;
+                    bsq_runtime::pad(&p.shape, p.value, x, y)?;
+                }
+            }
+            Some(buf)
         }
-        Kind::GroupedConv { shape, bits, packed, stage } => {
+    };
+    let with_conv_io = |arena: &mut [u8], f: &mut KernelFn<'_>| match padded {
+        None => with_io(arena, f),
+        Some(buf) => {
+            let (x, y) = split_in_out(arena, buf, out)?;
+            f(x, y)
+        }
+    };
+    match &op.kind {
+        Kind::Conv { shape, bits, packed, stage, .. } => {
             let w = PackedWeights::new(*bits, shape.out_c, shape.row_len(), packed)?;
             let st = stage.as_runtime();
-            with_io(arena, &mut |x, y| bsq_runtime::grouped_conv2d(shape, x, &w, &st, scratch, y))
+            with_conv_io(arena, &mut |x, y| bsq_runtime::conv2d(shape, x, &w, &st, scratch, y))
+        }
+        Kind::GroupedConv { shape, bits, packed, stage, .. } => {
+            let w = PackedWeights::new(*bits, shape.out_c, shape.row_len(), packed)?;
+            let st = stage.as_runtime();
+            with_conv_io(arena, &mut |x, y| bsq_runtime::grouped_conv2d(shape, x, &w, &st, scratch, y))
         }
         Kind::Dense { in_len, out_len, bits, packed, stage } => {
             let w = PackedWeights::new(*bits, *out_len, *in_len, packed)?;

@@ -1,6 +1,6 @@
 //! Deterministic fixture models (seeded): small artifacts that cover every op, every weight width 1–8,
 //! 0-bit layers, signed and unsigned activations of 2, 4 and 8 bits, BatchNorm with negative γ, strided
-//! residual blocks. Used by the tests here, by the QEMU suite and as examples of the artifact format.
+//! residual blocks, grouped/depthwise convolutions and an input zero point. Used by the tests here, by the QEMU suite and as examples of the artifact format.
 //!
 //! Activation scales are calibrated like a trainer would: each layer's output scale comes from the real
 //! (float) pre-activation range over calibration inputs, computed from the integer outputs of the layers
@@ -13,7 +13,7 @@ use crate::artifact::*;
 use crate::exec::Executor;
 
 /// Names of the fixtures, in a stable order.
-pub const NAMES: [&str; 6] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv"];
+pub const NAMES: [&str; 7] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint"];
 
 /// The fixtures' generator: SplitMix64 from `rand_xoshiro`, whose stream is fixed by its definition (the
 /// fixtures, their inputs and the goldens stay the same across versions), with the few draws they use.
@@ -117,9 +117,9 @@ impl Gen {
     /// Real values of tensor `name` for each calibration input (dequantized integer outputs).
     fn real(&self, name: &str) -> (Vec<Vec<f64>>, [usize; 3]) {
         if name == "input" {
-            let s = self.a.input.scale as f64;
+            let (s, z) = (self.a.input.scale as f64, self.a.input.zero_point as f64);
             return (
-                self.calib.iter().map(|x| x.iter().map(|&v| v as f64 * s).collect()).collect(),
+                self.calib.iter().map(|x| x.iter().map(|&v| (v as f64 - z) * s).collect()).collect(),
                 self.a.input.shape,
             );
         }
@@ -420,6 +420,25 @@ pub fn fixture(name: &str) -> Option<Artifact> {
             g.gconv("gc", "dwm", 8, 4, 3, 1, [1, 1, 1, 1], 1, u(8), true);
             g.unary("gap", "gc", true);
             g.dense("fc", "gap", 10, 7, s(8));
+            g.finish()
+        }
+        // An input zero point (float features quantized to bytes: real input (x − 128)/128 in [−1, 1)): padded
+        // convolutions on the input (plain 3×3, and depthwise 3×3 stride 2), whose borders are padded with the
+        // byte 128, and a dense layer on the input through flatten; the zero point is folded into their biases.
+        "zeropoint" => {
+            let mut g = Gen::new(name, [8, 8, 3], 10);
+            g.a.input.scale = 1.0 / 128.0;
+            g.a.input.zero_point = 128;
+            g.conv("conv1", "input", 8, 3, 1, [1, 1, 1, 1], 4, u(4), false);
+            g.gconv("dw", "input", 3, 3, 3, 2, [1, 1, 1, 1], 5, u(4), false);
+            g.conv("conv2", "conv1", 8, 3, 2, [1, 1, 1, 1], 6, s(8), true);
+            g.conv("pw", "dw", 8, 1, 1, [0, 0, 0, 0], 3, s(8), true);
+            g.add("sum", "conv2", "pw", u(4));
+            g.unary("gap", "sum", true);
+            g.unary("flat", "input", false);
+            g.dense("fcin", "flat", 8, 2, u(8));
+            g.add("mix", "gap", "fcin", u(8));
+            g.dense("fc", "mix", 10, 8, s(8));
             g.finish()
         }
         // Not in NAMES (not in the QEMU suites): the demo's LeNet (`bsq train --model lenet`) with the

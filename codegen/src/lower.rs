@@ -11,10 +11,17 @@
 //! * Every convolution and dense layer gets a proof that its `i32` accumulator cannot overflow:
 //!   `(Σ_i |k_oi| · max_activation)·2^max(shift,0) + |bias_o| ≤ 2^31 − 1` for every channel `o`; otherwise
 //!   the model is refused.
+//! * An input zero point `z` (real input `s_in·(x − z)`): a layer reading the input computes
+//!   `Σ k·(x − z) = Σ k·x − z·Σ k`, so `−z·Σ_i k_oi` (per output channel, over its fan-in) is folded into its
+//!   integer bias and the kernels run unchanged on the raw bytes. A padded convolution on such an input
+//!   first copies it into an arena buffer padded with the byte `z` (the real value 0; [`InputPad`]) and then
+//!   runs without padding: every window then has all its `k_h·k_w·in` elements, so the folded `−z·Σ k` is
+//!   exact at the border too. (The alternative, a pad value inside the kernels, would touch every convolution
+//!   path — portable, DSP, gathered, grouped/depthwise — and their assembly, for a copy of one layer's input.)
 
 use std::collections::HashMap;
 
-use bsq_runtime::{Conv2dShape, GroupedConv2dShape, PoolShape, Requant};
+use bsq_runtime::{Conv2dShape, GroupedConv2dShape, PadShape, PoolShape, Requant};
 use fixed::types::I1F31;
 
 use crate::CodegenError;
@@ -35,6 +42,9 @@ pub struct LTensor {
     pub len: usize,
     /// Quantization.
     pub quant: Quant,
+    /// The byte that stands for the real value 0 (real value `scale · (x − zero_point)`): the artifact's
+    /// `input.zero_point` for the network input and the padded copies of it, 0 for every other tensor.
+    pub zero_point: u8,
 }
 
 /// Bias, requantization and clamp of a layer's output (owned form of [`bsq_runtime::OutputStage`]).
@@ -65,6 +75,20 @@ impl Stage {
     }
 }
 
+/// The padding step of a padded convolution whose input has a non-zero zero point `z`: the input is copied
+/// into an arena buffer with a border of the byte `z` (the real value 0) by [`bsq_runtime::pad`], and the
+/// convolution runs on that buffer without padding (its shape's `in_h`/`in_w` are the padded ones, its
+/// paddings 0). The buffer is live during this op only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputPad {
+    /// The input's geometry and the layer's padding.
+    pub shape: PadShape,
+    /// The border byte: the input's zero point.
+    pub value: u8,
+    /// The tensor (in the arena) that holds the padded copy.
+    pub buffer: TensorId,
+}
+
 /// What an operation computes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
@@ -78,6 +102,8 @@ pub enum Kind {
         packed: Vec<u8>,
         /// Output stage.
         stage: Stage,
+        /// The padding step before it (a padded convolution on a zero-pointed input), if any.
+        pad: Option<InputPad>,
     },
     /// Grouped 2-D convolution (`groups > 1`; depthwise when `groups = in_c`) with packed weights.
     GroupedConv {
@@ -89,6 +115,8 @@ pub enum Kind {
         packed: Vec<u8>,
         /// Output stage.
         stage: Stage,
+        /// The padding step before it (a padded convolution on a zero-pointed input), if any.
+        pad: Option<InputPad>,
     },
     /// Fully connected layer with packed weights.
     Dense {
@@ -170,6 +198,14 @@ impl Op {
             Kind::Fill { values } => values.len(),
             Kind::Add { stage: s, .. } => 16 + stage(s),
             Kind::MaxPool { .. } | Kind::AvgPool { .. } => 0,
+        }
+    }
+
+    /// The padding step of a padded convolution on a zero-pointed input.
+    pub fn input_pad(&self) -> Option<&InputPad> {
+        match &self.kind {
+            Kind::Conv { pad, .. } | Kind::GroupedConv { pad, .. } => pad.as_ref(),
+            _ => None,
         }
     }
 
@@ -275,6 +311,8 @@ struct Affine<'a> {
     channels: usize,
     row_len: usize,
     in_quant: Quant,
+    /// The input's zero point (folded into the bias).
+    zero_point: u8,
 }
 
 /// Per-channel factor `c_o` and real bias `B_o` such that `y = c_o·(conv) + B_o`.
@@ -331,14 +369,23 @@ fn lower_affine(a: &Affine<'_>) -> Result<AffineLowered, CodegenError> {
         // The bias is added after the requantization's left shift: it has that many extra fractional bits.
         let left = rq.shift.max(0) as i32;
         let bias_real = (b / ch_scale * 2f64.powi(left)).round();
-        if bias_real.abs() > i32::MAX as f64 {
+        let row = &a.weight.values[o * a.row_len..(o + 1) * a.row_len];
+        // The input zero point: Σ k·(x − z) = Σ k·x − z·Σ k, at the bias's 2^L. In i128: |z·Σ k·2^L| <
+        // 2^8 · 2^39 · 2^30 (rows below 2^31 weights of magnitude below 2^8); a rounded bias of 2^100 or more
+        // (or not finite) is out of range whatever is folded into it.
+        let fold = (a.zero_point as i128 * row.iter().map(|&k| k as i128).sum::<i128>()) << left;
+        let folded = if bias_real.abs() < 2f64.powi(100) { Some(bias_real as i128 - fold) } else { None };
+        let Some(bias_int) = folded.and_then(|v| i32::try_from(v).ok()).filter(|&v| v != i32::MIN) else {
+            let what = match (a.zero_point, folded) {
+                (0, _) => format!("{bias_real}"),
+                (z, Some(v)) => format!("{v} (with the input zero point {z})"),
+                (z, None) => format!("{bias_real} (before the input zero point {z})"),
+            };
             return Err(CodegenError::Lowering {
                 layer: a.name.to_string(),
-                message: format!("channel {o}: bias {b} is {bias_real} accumulator steps, outside i32"),
+                message: format!("channel {o}: bias {b} is {what} accumulator steps, outside i32"),
             });
-        }
-        let bias_int = bias_real as i32;
-        let row = &a.weight.values[o * a.row_len..(o + 1) * a.row_len];
+        };
         // In i128: `l1 · max_in < 2^31 · 2^8 · 2^8` and `left ≤ 30`, so nothing here can wrap (in i64 a
         // large left shift could wrap and let an overflowing layer through).
         let l1: i128 = row.iter().map(|&k| (k as i128).abs()).sum();
@@ -380,7 +427,13 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
     let hash = fnv64(a.to_json()?.as_bytes());
     let mut ids: HashMap<&str, TensorId> = HashMap::new();
     let input = tensors[INPUT];
-    let mut lt = vec![LTensor { name: INPUT.to_string(), shape: input.shape, len: input.len, quant: input.quant }];
+    let mut lt = vec![LTensor {
+        name: INPUT.to_string(),
+        shape: input.shape,
+        len: input.len,
+        quant: input.quant,
+        zero_point: a.input.zero_point,
+    }];
     ids.insert(INPUT, 0);
     let mut ops = Vec::new();
     for layer in &a.layers {
@@ -392,7 +445,7 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
             continue;
         }
         let out = lt.len();
-        lt.push(LTensor { name: name.to_string(), shape: info.shape, len: info.len, quant: info.quant });
+        lt.push(LTensor { name: name.to_string(), shape: info.shape, len: info.len, quant: info.quant, zero_point: 0 });
         ids.insert(name, out);
         // The first input as this layer sees it: shape from the tensor table, because a `flatten` aliases its
         // input's bytes (same tensor id) but changes the shape to `[1, 1, N]`.
@@ -441,16 +494,60 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                     channels: c.out_channels,
                     row_len,
                     in_quant: x.quant,
+                    zero_point: x.zero_point,
                 };
                 let params = c.out_channels * row_len;
                 match lower_affine(&aff)? {
                     AffineLowered::Packed { packed, stage } => {
                         let macs = (info.len * row_len) as u64;
                         let bits = c.weight.bits;
+                        let (mut shape, mut grouped) = (shape, grouped);
+                        let mut pad = None;
+                        if x.zero_point != 0 && c.padding != [0; 4] {
+                            // Pad with the zero point into a buffer, then convolve it without padding.
+                            let [pt, pl, pb, pr] = c.padding;
+                            let (ph, pw) = (shape.in_h + pt + pb, shape.in_w + pl + pr);
+                            let buffer = lt.len();
+                            lt.push(LTensor {
+                                name: format!("{name} (padded input)"),
+                                shape: [ph, pw, shape.in_c],
+                                len: ph * pw * shape.in_c,
+                                quant: x.quant,
+                                zero_point: x.zero_point,
+                            });
+                            let pad_shape = PadShape {
+                                in_h: shape.in_h,
+                                in_w: shape.in_w,
+                                c: shape.in_c,
+                                pad_top: pt,
+                                pad_left: pl,
+                                pad_bottom: pb,
+                                pad_right: pr,
+                            };
+                            pad = Some(InputPad { shape: pad_shape, value: x.zero_point, buffer });
+                            shape = Conv2dShape {
+                                in_h: ph,
+                                in_w: pw,
+                                pad_top: 0,
+                                pad_left: 0,
+                                pad_bottom: 0,
+                                pad_right: 0,
+                                ..shape
+                            };
+                            grouped = GroupedConv2dShape {
+                                in_h: ph,
+                                in_w: pw,
+                                pad_top: 0,
+                                pad_left: 0,
+                                pad_bottom: 0,
+                                pad_right: 0,
+                                ..grouped
+                            };
+                        }
                         let kind = if groups == 1 {
-                            Kind::Conv { shape, bits, packed, stage }
+                            Kind::Conv { shape, bits, packed, stage, pad }
                         } else {
-                            Kind::GroupedConv { shape: grouped, bits, packed, stage }
+                            Kind::GroupedConv { shape: grouped, bits, packed, stage, pad }
                         };
                         (kind, macs, Some(bits), params)
                     }
@@ -468,6 +565,7 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                     channels: d.out_features,
                     row_len: d.in_features,
                     in_quant: x.quant,
+                    zero_point: x.zero_point,
                 };
                 let params = d.out_features * d.in_features;
                 match lower_affine(&aff)? {

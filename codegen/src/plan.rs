@@ -1,7 +1,8 @@
 //! Static memory plan: every intermediate tensor gets a fixed offset in one arena, from tensor liveness.
 //!
 //! A tensor is live from the op that writes it to the last op that reads it (the network output: to the
-//! end). Tensors whose live ranges overlap get disjoint byte ranges; placement is greedy, largest tensor
+//! end); the padded copy of a zero-pointed input that a padded convolution reads ([`crate::lower::InputPad`])
+//! is live during that op only, beside its input and output. Tensors whose live ranges overlap get disjoint byte ranges; placement is greedy, largest tensor
 //! first, at the lowest offset that fits. The network input is not in the arena (the caller's slice is
 //! read in place, e.g. from flash). The liveness lower bound (the most bytes live at any one op) is
 //! reported beside the arena size so the overhead of the placement is visible.
@@ -36,6 +37,10 @@ pub fn plan(m: &Lowered) -> Plan {
     let mut live: Vec<Option<(usize, usize)>> = vec![None; n];
     for (i, op) in m.ops.iter().enumerate() {
         live[op.output] = Some((i, i));
+        // A padded copy of the input (zero-pointed input): written and read within this op.
+        if let Some(p) = op.input_pad() {
+            live[p.buffer] = Some((i, i));
+        }
         for &t in &op.inputs {
             if let Some((_, end)) = live[t].as_mut() {
                 *end = (*end).max(i);

@@ -30,6 +30,9 @@ pub struct LayerReport {
     pub ideal_weight_bytes: f64,
     /// Output activation bytes.
     pub activation_bytes: usize,
+    /// Bytes of the arena buffer that holds the input padded with its zero point (a padded convolution on a
+    /// zero-pointed input; 0 otherwise), live during this layer only.
+    pub pad_bytes: usize,
     /// Multiply-accumulates.
     pub macs: u64,
 }
@@ -39,6 +42,8 @@ pub struct LayerReport {
 pub struct Report {
     /// Model name.
     pub model: String,
+    /// The input's zero point (real input `scale · (x − zero_point)`).
+    pub input_zero_point: u8,
     /// Rows, in execution order.
     pub layers: Vec<LayerReport>,
     /// Flash bytes of constants (= `FLASH_BYTES` of the generated code).
@@ -87,7 +92,7 @@ impl Report {
                 need: self.ram_bytes(),
                 budget,
                 over: self.ram_bytes() - budget,
-                largest: largest(&|l| l.activation_bytes),
+                largest: largest(&|l| l.activation_bytes + l.pad_bytes),
             });
         }
         Ok(())
@@ -121,6 +126,7 @@ pub fn report(m: &Compiled) -> Report {
                     _ => 0.0,
                 },
                 activation_bytes: l.tensors[op.output].len,
+                pad_bytes: op.input_pad().map_or(0, |p| l.tensors[p.buffer].len),
                 macs: op.macs,
             }
         })
@@ -129,6 +135,7 @@ pub fn report(m: &Compiled) -> Report {
     let bit_sum: f64 = layers.iter().map(|r| r.params as f64 * r.bits.unwrap_or(0) as f64).sum();
     Report {
         model: l.name.clone(),
+        input_zero_point: l.tensors[0].zero_point,
         flash_bytes: layers.iter().map(|r| r.weight_bytes + r.other_bytes).sum(),
         ideal_weight_bytes: layers.iter().map(|r| r.ideal_weight_bytes).sum(),
         arena_bytes: m.plan.arena_bytes,
@@ -151,6 +158,13 @@ impl fmt::Display for Report {
             "model `{}`: {} MACs per inference, average weight bits {:.3}",
             self.model, self.macs, self.average_bits
         )?;
+        if self.input_zero_point != 0 {
+            writeln!(
+                f,
+                "input zero point {z}: real input = scale·(x − {z}); folded into the biases of the layers reading it",
+                z = self.input_zero_point
+            )?;
+        }
         writeln!(
             f,
             "{:<16} {:<15} {:>10} {:>10} {:>4} {:>8} {:>9} {:>11} {:>8} {:>9}",
@@ -170,6 +184,13 @@ impl fmt::Display for Report {
                 r.ideal_weight_bytes,
                 r.other_bytes,
                 r.activation_bytes
+            )?;
+        }
+        for r in self.layers.iter().filter(|r| r.pad_bytes > 0) {
+            writeln!(
+                f,
+                "{}: input padded with the zero point {} into {} B of the arena (live during this layer)",
+                r.name, self.input_zero_point, r.pad_bytes
             )?;
         }
         let weights: usize = self.layers.iter().map(|r| r.weight_bytes).sum();

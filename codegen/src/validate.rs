@@ -79,9 +79,6 @@ pub fn tensor_table(a: &Artifact) -> Result<Tensors, ArtifactError> {
     }
     let in_len = checked_len(INPUT, "input.shape", a.input.shape)?;
     check_scale(INPUT, "input.scale", a.input.scale)?;
-    if a.input.zero_point != 0 {
-        return Err(ArtifactError::field(INPUT, "input.zero_point", "a non-zero zero point is not supported yet"));
-    }
     let mut tensors: Tensors = HashMap::new();
     tensors.insert(
         INPUT.to_string(),
@@ -89,6 +86,11 @@ pub fn tensor_table(a: &Artifact) -> Result<Tensors, ArtifactError> {
     );
     if a.layers.is_empty() {
         return Err(ArtifactError::field(model, "layers", "no layers"));
+    }
+    // The tensors whose bytes are the network input with a non-zero zero point: the input and `flatten`s of it.
+    let mut zero_pointed: Vec<&str> = Vec::new();
+    if a.input.zero_point != 0 {
+        zero_pointed.push(INPUT);
     }
     for layer in &a.layers {
         let name = layer.name();
@@ -100,9 +102,64 @@ pub fn tensor_table(a: &Artifact) -> Result<Tensors, ArtifactError> {
             return Err(ArtifactError::field(name, "name", format!("the name `{name}` {what}")));
         }
         let info = check_layer(layer, &tensors)?;
+        check_zero_point(layer, &tensors, &mut zero_pointed, a.input.zero_point)?;
         tensors.insert(name.to_string(), info);
     }
     Ok(tensors)
+}
+
+/// The input zero point `z` (real value `scale · (x − z)`) is exact only where it is folded into a bias
+/// (`conv2d`, `dense`) or passed on unchanged (`flatten`): any other reader of a zero-pointed tensor (pools,
+/// `add`, `global_avg_pool`) would take the byte `z` for the value `z`, not 0, and is refused. A padded
+/// convolution reads a copy of its input padded with the byte `z`, which must be a valid tensor size.
+fn check_zero_point<'a>(
+    layer: &'a Layer,
+    tensors: &Tensors,
+    zero_pointed: &mut Vec<&'a str>,
+    z: u8,
+) -> Result<(), ArtifactError> {
+    let name = layer.name();
+    for (i, input) in layer.inputs().into_iter().enumerate() {
+        if !zero_pointed.contains(&input) {
+            continue;
+        }
+        match layer {
+            Layer::Dense(_) => {}
+            Layer::Flatten(_) => zero_pointed.push(name),
+            Layer::Conv2d(c) => {
+                let x = tensors[input].shape;
+                let [pt, pl, pb, pr] = c.padding;
+                if c.padding != [0; 4] {
+                    // Validated by `check_layer`: the padded sides do not overflow.
+                    let elements = (x[0] + pt + pb).checked_mul(x[1] + pl + pr).and_then(|v| v.checked_mul(x[2]));
+                    if elements.is_none_or(|n| n > i32::MAX as usize) {
+                        return Err(ArtifactError::field(
+                            name,
+                            "padding",
+                            format!(
+                                "`{input}` (zero point {z}) padded by {:?} would be a copy of more than 2^31 - 1 bytes",
+                                c.padding
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                let field = if matches!(layer, Layer::Add(_)) { format!("inputs[{i}]") } else { "input".to_string() };
+                return Err(ArtifactError::field(
+                    name,
+                    field,
+                    format!(
+                        "`{input}` is the network input with zero point {z} (real value scale·(x − {z})); only conv2d \
+                         and dense layers can read it (directly or through flatten), a {} would take the byte {z} \
+                         for the value {z}",
+                        layer.op()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn checked_len(layer: &str, field: &str, shape: [usize; 3]) -> Result<usize, ArtifactError> {

@@ -44,7 +44,7 @@ fn depthwise_layer_by_hand() {
     let a = artifact([2, 2, 2], &conv(2, 2, Some("2"), &[1, 2, 3, -1, 0, 1, 0, 1], ""), "c", 2).unwrap();
     let m = compile(&a).unwrap();
     let op = &m.lowered.ops[0];
-    let Kind::GroupedConv { shape, bits, packed, stage } = &op.kind else { panic!("{:?}", op.kind) };
+    let Kind::GroupedConv { shape, bits, packed, stage, .. } = &op.kind else { panic!("{:?}", op.kind) };
     assert_eq!((shape.groups, shape.row_len(), *bits), (2, 4, 2));
     // One packed row per output channel: 4 fields of 3 bits = 12 bits → 2 bytes per row.
     assert_eq!(packed.len(), 4);

@@ -28,3 +28,7 @@ pub mod widths {
 pub mod dsconv {
     include!(concat!(env!("OUT_DIR"), "/dsconv.rs"));
 }
+/// The `zeropoint` fixture (an input zero point: padded convolutions and a dense layer on the input).
+pub mod zeropoint {
+    include!(concat!(env!("OUT_DIR"), "/zeropoint.rs"));
+}

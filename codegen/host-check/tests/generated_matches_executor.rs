@@ -68,6 +68,11 @@ fn dsconv_matches() {
 }
 
 #[test]
+fn zeropoint_matches() {
+    check("zeropoint", runner!(zeropoint), models::zeropoint::INPUT_LEN, models::zeropoint::ARENA_BYTES);
+}
+
+#[test]
 fn generated_constants_describe_the_model() {
     use models::resblock as m;
     assert_eq!(m::INPUT_SHAPE, [8, 8, 3]);
@@ -77,6 +82,7 @@ fn generated_constants_describe_the_model() {
     assert_eq!(m::SCHEME.iter().map(|s| s.1).collect::<Vec<_>>(), [8, 2, 3, 7, 1, 6, 4]);
     assert_eq!(m::LAYER_NAMES.len(), m::NUM_LAYERS);
     const { assert!(m::MACS > 0 && m::FLASH_BYTES > 0) };
+    const { assert!(m::INPUT_ZERO_POINT == 0 && models::zeropoint::INPUT_ZERO_POINT == 128) };
 }
 
 #[test]
