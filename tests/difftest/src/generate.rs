@@ -18,6 +18,12 @@
 //! `s_in · weight.scale / (2^n − 1) · c / out.scale` (`c` the BatchNorm or channel scale) is chosen near
 //! `target / typical |acc|`, so outputs use their range instead of saturating.
 //!
+//! About a fifth of the models have an input zero point (`input.zero_point`, 1..=255, often 128): then only
+//! `conv2d`, `dense` and `flatten` read the input and flattens of it (artifact.md § Validation), so the pools,
+//! `global_avg_pool` and `add` pick other tensors. It is drawn from a stream of its own, so a model without a
+//! zero point is the document it was before zero points existed (some of those write `"zero_point": 0` or
+//! `null`, which mean the same).
+//!
 //! Floats are generated as `f32` and written as the exact `f64` of that `f32`, so a reader that parses them
 //! as `f32` gets the generated value.
 
@@ -134,6 +140,9 @@ struct Tensor {
     name: String,
     shape: [usize; 3],
     q: Quant,
+    /// Holds the network input's bytes with a non-zero zero point (the input, flattens of it): only
+    /// `conv2d`, `dense` and `flatten` may read it.
+    zp: bool,
 }
 
 impl Tensor {
@@ -157,6 +166,8 @@ struct Gen<'a> {
     tensors: Vec<Tensor>,
     layers: Vec<Value>,
     target: usize,
+    /// The `zero_point` written into `input` (`None`: no field; `Some(Value::Null)` or 0: the default).
+    zero_point: Option<Value>,
 }
 
 /// The `f32` nearest to `x`, as a JSON number (exact `f64` of that `f32`); `x` must be finite.
@@ -189,9 +200,24 @@ impl<'a> Gen<'a> {
         let shape =
             [rng.random_range(1..=hw), rng.random_range(1..=hw), rng.random_range(1..=opts.max_input_channels.max(1))];
         let s = if rng.random_bool(0.25) { 1.0 / 255.0 } else { 2f64.powf(rng.random_range(-12.0..2.0)) };
-        let input = Tensor { name: "input".into(), shape, q: Quant { bits: 8, scale: scale(s), signed: false } };
+        // The zero point comes from a stream of its own: the main stream (and so every model without a zero
+        // point) is unchanged.
+        let mut zrng = ChaCha8Rng::seed_from_u64(seed);
+        zrng.set_stream(2);
+        let (zero_point, z) = match zrng.random_range(0..100u32) {
+            0..10 => (Some(json!(128)), 128u8),
+            10..20 => {
+                let z = zrng.random_range(1..=255u8);
+                (Some(json!(z)), z)
+            }
+            20..23 => (Some(json!(0)), 0),
+            23..26 => (Some(Value::Null), 0),
+            _ => (None, 0),
+        };
+        let input =
+            Tensor { name: "input".into(), shape, q: Quant { bits: 8, scale: scale(s), signed: false }, zp: z != 0 };
         let target = rng.random_range(1..=opts.max_layers.max(1));
-        Gen { rng, opts, tensors: vec![input], layers: Vec::new(), target }
+        Gen { rng, opts, tensors: vec![input], layers: Vec::new(), target, zero_point }
     }
 
     fn chance(&mut self, p: f64) -> bool {
@@ -227,11 +253,16 @@ impl<'a> Gen<'a> {
     }
 
     /// Appends a layer and its output tensor; returns the tensor's index.
-    fn push(&mut self, prefix: &str, mut layer: Map<String, Value>, shape: [usize; 3], q: Quant) -> usize {
+    fn push(&mut self, prefix: &str, layer: Map<String, Value>, shape: [usize; 3], q: Quant) -> usize {
+        self.push_zp(prefix, layer, shape, q, false)
+    }
+
+    /// [`Self::push`] of a tensor that may hold the zero-pointed input's bytes (a flatten of it).
+    fn push_zp(&mut self, prefix: &str, mut layer: Map<String, Value>, shape: [usize; 3], q: Quant, zp: bool) -> usize {
         let name = format!("{prefix}{}", self.layers.len());
         layer.insert("name".into(), json!(name));
         self.layers.push(Value::Object(layer));
-        self.tensors.push(Tensor { name, shape, q });
+        self.tensors.push(Tensor { name, shape, q, zp });
         self.tensors.len() - 1
     }
 
@@ -260,6 +291,10 @@ impl<'a> Gen<'a> {
         let out = &self.tensors[out];
         let labels: Vec<String> = (0..out.len()).map(|i| format!("l{i}")).collect();
         let input = self.input();
+        let mut input_json = json!({"shape": input.shape, "scale": f32v(f64::from(input.q.scale))});
+        if let Some(z) = &self.zero_point {
+            input_json["zero_point"] = z.clone();
+        }
         json!({
             "format": "bsq-artifact",
             "version": 1,
@@ -271,7 +306,7 @@ impl<'a> Gen<'a> {
                 "notes": format!("random model, seed {seed}"),
             },
             "labels": labels,
-            "input": {"shape": input.shape, "scale": f32v(f64::from(input.q.scale))},
+            "input": input_json,
             "layers": self.layers,
             "output": out.name,
         })
@@ -595,7 +630,7 @@ impl<'a> Gen<'a> {
 
     /// `max_pool`/`avg_pool` of any tensor: kernel ≤ 4 fitting the input, stride = kernel or 1..=3.
     fn pool_step(&mut self, op: &str) -> bool {
-        let Some(src) = self.pick(|_| true) else { return false };
+        let Some(src) = self.pick(|t| !t.zp) else { return false };
         let x = self.tensors[src].clone();
         let [h, w, c] = x.shape;
         let k = [self.rng.random_range(1..=h.min(4)), self.rng.random_range(1..=w.min(4))];
@@ -611,7 +646,7 @@ impl<'a> Gen<'a> {
     }
 
     fn gap_step(&mut self) -> bool {
-        let Some(src) = self.pick(|_| true) else { return false };
+        let Some(src) = self.pick(|t| !t.zp) else { return false };
         let x = self.tensors[src].clone();
         let mut m = Map::new();
         m.insert("op".into(), json!("global_avg_pool"));
@@ -626,7 +661,7 @@ impl<'a> Gen<'a> {
         let mut m = Map::new();
         m.insert("op".into(), json!("flatten"));
         m.insert("input".into(), json!(x.name));
-        self.push("flat", m, [1, 1, x.len()], x.q);
+        self.push_zp("flat", m, [1, 1, x.len()], x.q, x.zp);
         true
     }
 
@@ -638,12 +673,15 @@ impl<'a> Gen<'a> {
         let max_macs = self.opts.max_macs;
         let (a, b) = match mode {
             0..4 if room >= 2 => {
-                let Some(x) = self.pick(|t| !t.q.signed && t.len() * t.shape[2] <= max_macs) else { return false };
+                let Some(x) = self.pick(|t| !t.q.signed && !t.zp && t.len() * t.shape[2] <= max_macs) else {
+                    return false;
+                };
                 let s = self.branch_scale(x);
                 let y = self.conv(x, true, Some(s));
                 if self.chance(0.5) { (x, y) } else { (y, x) }
             }
             4..6 if room >= 3 => {
+                // Two branches of x (a zero-pointed x is fine: only the convolutions read it).
                 let Some(x) = self.pick(|t| !t.q.signed && t.len() * t.shape[2] <= max_macs) else { return false };
                 let (sa, sb) = (self.branch_scale(x), self.branch_scale(x));
                 (self.conv(x, true, Some(sa)), self.conv(x, true, Some(sb)))
@@ -652,6 +690,7 @@ impl<'a> Gen<'a> {
                 let pairs: Vec<(usize, usize)> = (0..self.tensors.len())
                     .flat_map(|i| (i + 1..self.tensors.len()).map(move |j| (i, j)))
                     .filter(|&(i, j)| self.tensors[i].shape == self.tensors[j].shape)
+                    .filter(|&(i, j)| !self.tensors[i].zp && !self.tensors[j].zp)
                     .collect();
                 if pairs.is_empty() {
                     return false;
@@ -659,7 +698,7 @@ impl<'a> Gen<'a> {
                 pairs[self.rng.random_range(0..pairs.len())]
             }
             _ => {
-                let Some(x) = self.pick(|_| true) else { return false };
+                let Some(x) = self.pick(|t| !t.zp) else { return false };
                 (x, x)
             }
         };

@@ -32,7 +32,12 @@
 //! - the order of the checks inside a layer and of the top-level checks (see `validate`);
 //! - `scheme.params` is the nominal weight count, also for a 0-bit layer with empty `values`;
 //! - the output-is-input refusal is checked after every layer's lowering;
-//! - a `bias_o` of exactly `−2^31` is refused (the rule says `|bias_o| > 2^31 − 1`, the summary "beyond i32").
+//! - a `bias_o` of exactly `−2^31` is refused (the rule says `|bias_o| > 2^31 − 1`, the summary "beyond i32");
+//! - the input zero point (`input.zero_point`): a `u8` (so 256, −1, 1.5 or a string are parse errors);
+//!   the "tensors that hold the input's bytes" are `input` and flattens of them; the reader rule and the
+//!   padded-copy size rule are checked after a layer's own rules and its output size; a rounded bias
+//!   `round(B_o / C_o · 2^L)` of magnitude `≥ 2^120` (or NaN) is refused before the zero point is folded in
+//!   (exactly, the folded `|z·Σk·2^L| < 2^77` could not bring it back into `i32`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -458,6 +463,17 @@ struct RawInput {
     shape: [u64; 3],
     #[serde(deserialize_with = "f32_via_f64")]
     scale: f32,
+    /// artifact.md § Top-level fields: "optional `zero_point` (an integer `0..=255`, absent or `null`: 0;
+    /// another number is a JSON error)".
+    #[serde(default)]
+    zero_point: Option<u8>,
+}
+
+impl RawInput {
+    /// `z`: the input zero point, 0 when absent or `null`.
+    fn z(&self) -> u8 {
+        self.zero_point.unwrap_or(0)
+    }
 }
 
 #[derive(Deserialize, Clone, PartialEq, Eq, Debug)]
@@ -775,6 +791,9 @@ struct TensorInfo {
     signed: bool,
     /// Index of the layer that holds the bytes (`None`: the network input). A `flatten` has its input's.
     storage: Option<usize>,
+    /// The tensor's zero point: `input.zero_point` for the network input and flattens of it ("the tensors
+    /// that hold the input's bytes"), 0 for every other tensor.
+    zero_point: u8,
 }
 
 impl TensorInfo {
@@ -843,7 +862,14 @@ fn validate(artifact: &Artifact) -> Result<Checked, Rejection> {
         return Err(invalid(INPUT, "shape", "more than 2^31 − 1 elements"));
     }
     check_scale(INPUT, "scale", artifact.input.scale)?;
-    let input = TensorInfo { shape, bits: 8, scale: artifact.input.scale, signed: false, storage: None };
+    let input = TensorInfo {
+        shape,
+        bits: 8,
+        scale: artifact.input.scale,
+        signed: false,
+        storage: None,
+        zero_point: artifact.input.z(),
+    };
 
     let mut checked = Checked { tensors: Vec::new(), input, index: HashMap::new() };
     for (i, layer) in artifact.layers.iter().enumerate() {
@@ -852,6 +878,7 @@ fn validate(artifact: &Artifact) -> Result<Checked, Rejection> {
         if tensor.elements() > MAX_ELEMENTS {
             return Err(invalid(&layer.name, "output shape", "the output has more than 2^31 − 1 elements"));
         }
+        check_zero_point(&checked, layer)?;
         checked.tensors.push(tensor);
         checked.index.insert(layer.name.clone(), i);
     }
@@ -1010,6 +1037,7 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
                 scale: affine.out.scale,
                 signed: affine.out.signed,
                 storage: own,
+                zero_point: 0,
             })
         }
         Op::Dense { in_features, out_features, affine, .. } => {
@@ -1034,6 +1062,7 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
                 scale: affine.out.scale,
                 signed: affine.out.signed,
                 storage: own,
+                zero_point: 0,
             })
         }
         Op::MaxPool { kernel, stride, .. } | Op::AvgPool { kernel, stride, .. } => {
@@ -1047,14 +1076,14 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
             }
             let oh = (h - kernel[0]) / stride[0] + 1;
             let ow = (w - kernel[1]) / stride[1] + 1;
-            Ok(TensorInfo { shape: [oh, ow, c], storage: own, ..src })
+            Ok(TensorInfo { shape: [oh, ow, c], storage: own, zero_point: 0, ..src })
         }
         Op::GlobalAvgPool { .. } => {
             // h, w ≤ 2^31 − 1: the product fits u64.
             if h * w > MAX_WINDOW {
                 return Err(invalid(name, "input", "the window (H·W) has more than 2^23 elements"));
             }
-            Ok(TensorInfo { shape: [1, 1, c], storage: own, ..src })
+            Ok(TensorInfo { shape: [1, 1, c], storage: own, zero_point: 0, ..src })
         }
         Op::Flatten { .. } => Ok(TensorInfo { shape: [1, 1, src.elements()], ..src }),
         Op::Add { out, .. } => {
@@ -1062,9 +1091,48 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
             if src.shape != other.shape {
                 return Err(invalid(name, "inputs", format!("shapes {:?} and {:?} differ", src.shape, other.shape)));
             }
-            Ok(TensorInfo { shape: src.shape, bits: out.bits, scale: out.scale, signed: out.signed, storage: own })
+            Ok(TensorInfo {
+                shape: src.shape,
+                bits: out.bits,
+                scale: out.scale,
+                signed: out.signed,
+                storage: own,
+                zero_point: 0,
+            })
         }
     }
+}
+
+/// artifact.md § Validation, "input zero point": a tensor holding the input's bytes with `z ≠ 0` "may be
+/// read only by `conv2d` (any `groups`), `dense` and `flatten`; any other reader … is refused, naming that
+/// layer and the field that names the tensor (`input`, or `inputs[0]` / `inputs[1]` of an `add`; the first
+/// one if both)"; "A `conv2d` with any non-zero padding that reads such a tensor `[H, W, C]` also needs its
+/// padded copy `(H+pt+pb)·(W+pl+pr)·C ≤ 2^31 − 1` (else field `padding`)". Runs after the layer's own rules.
+fn check_zero_point(checked: &Checked, layer: &Layer) -> Result<(), Rejection> {
+    let name = layer.name.as_str();
+    for (k, input) in layer.op.inputs().into_iter().enumerate() {
+        let Some(t) = checked.tensor(input).filter(|t| t.zero_point != 0) else { continue };
+        match &layer.op {
+            Op::Dense { .. } | Op::Flatten { .. } => {}
+            Op::Conv2d { padding, .. } => {
+                let [h, w, c] = t.shape;
+                let [pt, pl, pb, pr] = *padding;
+                if *padding != [0; 4] {
+                    let ph = u128::from(h) + u128::from(pt) + u128::from(pb);
+                    let pw = u128::from(w) + u128::from(pl) + u128::from(pr);
+                    let elements = ph.checked_mul(pw).and_then(|n| n.checked_mul(u128::from(c)));
+                    if elements.is_none_or(|n| n > u128::from(MAX_ELEMENTS)) {
+                        return Err(invalid(name, "padding", "the input padded with its zero point is too large"));
+                    }
+                }
+            }
+            Op::Add { .. } => {
+                return Err(invalid(name, format!("inputs[{k}]"), "reads the network input with a zero point"));
+            }
+            _ => return Err(invalid(name, "input", "reads the network input with a zero point")),
+        }
+    }
+    Ok(())
 }
 
 fn check_no_zero(layer: &str, field: &str, values: &[u64; 2]) -> Result<(), Rejection> {
@@ -1154,6 +1222,9 @@ enum Kernel {
         pad: [usize; 2],
         /// Channel groups (validated: ≥ 1, divides both channel counts).
         groups: usize,
+        /// The byte read at window positions outside the input: the input's zero point (artifact.md § Lowering,
+        /// "Input zero point": "such a convolution's window positions outside the input read the byte `z`").
+        outside: u8,
         out_shape: [usize; 3],
         weights: Vec<i32>,
         stage: Stage,
@@ -1255,6 +1326,7 @@ fn lower(artifact: &Artifact, checked: &Checked) -> Result<Model, Rejection> {
                     stride: stride.map(to_usize),
                     pad: [to_usize(padding[0]), to_usize(padding[1])],
                     groups: to_usize(*groups),
+                    outside: src.zero_point,
                     out_shape: out.shape.map(to_usize),
                     weights: if stage.is_constant() { Vec::new() } else { affine.weight.values.clone() },
                     stage,
@@ -1378,8 +1450,9 @@ fn lower_affine(layer: &str, affine: &Affine, src: &TensorInfo, channels: u64) -
         return Ok(Stage::Constant { per_channel, uniform: constant(0.0) });
     }
 
-    // `S = s_in · s_w / (2^n − 1)`.
+    // `S = s_in · s_w / (2^n − 1)`; `z` the input tensor's zero point.
     let s = f64::from(src.scale) * f64::from(affine.weight.scale) / (pow2(i32::from(n)) - 1.0);
+    let z = src.zero_point;
     let a_max = u128::from(src.a_max());
     // Non-constant: `values` holds `channels · row` entries.
     let row = affine.weight.values.len() / to_usize(channels);
@@ -1399,15 +1472,25 @@ fn lower_affine(layer: &str, affine: &Affine, src: &TensorInfo, channels: u64) -
                 format!("channel {o}: multiplier {} is too large (≥ 2^30) or not finite", c_o / s_out),
             )
         })?;
-        // 3. `L = max(shift, 0)`, `bias_o = round(B_o / C_o · 2^L)`, `|bias_o| > 2^31 − 1` → refused.
+        // 3. `L = max(shift, 0)`, `bias_o = round(B_o / C_o · 2^L) − z · (Σ_i k_oi) · 2^L` ("the rounding in
+        //    `f64`, then exact integer arithmetic"), `|bias_o| > 2^31 − 1` → refused.
         let l = shift.max(0) as u32;
-        let bias = (b_big / c_o * pow2(l as i32)).round();
-        if bias.abs() > f64::from(i32::MAX) || bias.is_nan() {
-            return Err(refused(layer, RefusalKind::BiasOutOfRange, format!("channel {o}: bias {bias} is beyond i32")));
-        }
-        let bias = bias as i32;
-        // 4. `(Σ_i |k_oi| · a_max) · 2^L + |bias_o| ≤ 2^31 − 1`, exact.
         let weights = &affine.weight.values[o * row..(o + 1) * row];
+        let rounded = (b_big / c_o * pow2(l as i32)).round();
+        // |round| < 2^120 converts to i128 exactly; |z·Σk·2^L| < 2^8·2^71·2^30 (row ≤ 2^63 weights of
+        // magnitude < 2^8) fits i128 too.
+        let folded = (rounded.abs() < pow2(120)).then(|| {
+            let sum: i128 = weights.iter().map(|&k| i128::from(k)).sum();
+            rounded as i128 - ((i128::from(z) * sum) << l)
+        });
+        let Some(bias) = folded.and_then(|v| i32::try_from(v).ok()).filter(|&v| v != i32::MIN) else {
+            return Err(refused(
+                layer,
+                RefusalKind::BiasOutOfRange,
+                format!("channel {o}: bias {rounded} (zero point {z}) is beyond i32"),
+            ));
+        };
+        // 4. `(Σ_i |k_oi| · a_max) · 2^L + |bias_o| ≤ 2^31 − 1`, exact.
         let sum: u128 = weights.iter().map(|&k| u128::from(k.unsigned_abs())).sum();
         let bound = ((sum * a_max) << l) + u128::from(bias.unsigned_abs());
         if bound > u128::from(MAX_ELEMENTS) {
@@ -1469,7 +1552,7 @@ impl Kernel {
     fn execute(&self, store: &[Vec<u8>], elements: usize) -> Vec<u8> {
         let mut out = vec![0u8; elements];
         match self {
-            Kernel::Conv { src, in_shape, kernel, stride, pad, groups, out_shape, weights, stage } => {
+            Kernel::Conv { src, in_shape, kernel, stride, pad, groups, outside, out_shape, weights, stage } => {
                 let input = &store[*src];
                 let [ih, iw, ic] = *in_shape;
                 let [kh, kw] = *kernel;
@@ -1483,20 +1566,23 @@ impl Kernel {
                             let mut acc = 0i32;
                             if !stage.is_constant() {
                                 // acc = Σ w[o][i][j][c] · in[y·s_h + i − pad_top][x·s_w + j − pad_left][c],
-                                // positions outside the input reading 0; wrapping i32 sum.
+                                // positions outside the input reading 0, or the byte z of a zero-pointed
+                                // network input (`outside`); wrapping i32 sum.
                                 for i in 0..kh {
-                                    let Some(iy) = (oy * stride[0] + i).checked_sub(pad[0]).filter(|&y| y < ih) else {
-                                        continue;
-                                    };
+                                    let iy = (oy * stride[0] + i).checked_sub(pad[0]).filter(|&y| y < ih);
                                     for j in 0..kw {
-                                        let Some(ix) = (ox * stride[1] + j).checked_sub(pad[1]).filter(|&x| x < iw)
-                                        else {
-                                            continue;
-                                        };
+                                        let ix = (ox * stride[1] + j).checked_sub(pad[1]).filter(|&x| x < iw);
                                         let w_row = ((o * kh + i) * kw + j) * g_in;
-                                        let a_row = (iy * iw + ix) * ic + (o / g_out.max(1)) * g_in;
+                                        let a_row = match (iy, ix) {
+                                            (Some(iy), Some(ix)) => {
+                                                Some((iy * iw + ix) * ic + (o / g_out.max(1)) * g_in)
+                                            }
+                                            _ if *outside == 0 => continue,
+                                            _ => None,
+                                        };
                                         for c in 0..g_in {
-                                            let q = load_byte(input[a_row + c], false);
+                                            let q =
+                                                a_row.map_or(i32::from(*outside), |r| load_byte(input[r + c], false));
                                             acc = acc.wrapping_add(weights[w_row + c].wrapping_mul(q));
                                         }
                                     }

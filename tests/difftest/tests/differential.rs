@@ -61,3 +61,75 @@ fn corrupted_models_are_refused_by_both_at_the_same_layer() {
     }
     assert_eq!(checked, 60);
 }
+
+/// Models with an input zero point (about a fifth of the generated ones): most of them run, byte for byte
+/// equal, with padded convolutions (the border is the byte z) and dense layers on the input among them.
+#[test]
+fn zero_pointed_models_agree_and_mostly_run() {
+    let opts = GenOptions::default();
+    let dir = failures_dir();
+    let mut tally = Tally::default();
+    let mut failures = Vec::new();
+    let mut padded = 0;
+    for seed in 0..MODELS {
+        let doc = bsq_difftest::generate::artifact(seed, &opts);
+        if doc["input"].get("zero_point").and_then(|z| z.as_u64()).unwrap_or(0) == 0 {
+            continue;
+        }
+        match check_seed(seed, &opts, INPUTS, Some(&dir)) {
+            Ok((a, n)) => {
+                // A padded convolution reading the (zero-pointed) input directly, in a model that ran.
+                let reads_input_padded = doc["layers"].as_array().unwrap().iter().any(|l| {
+                    l["op"] == "conv2d"
+                        && l["input"] == "input"
+                        && l["padding"].as_array().unwrap().iter().any(|p| p.as_u64() != Some(0))
+                });
+                if a == Agreement::Ran && reads_input_padded {
+                    padded += 1;
+                }
+                tally.add(a, n)
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    println!("zero-pointed models: {}", tally.summary());
+    assert!(failures.is_empty(), "{} zero-pointed models disagree:\n{}", failures.len(), failures.join("\n"));
+    assert!(tally.models() >= 300, "{}", tally.summary());
+    assert!(tally.ran() as f64 >= 0.7 * tally.models() as f64, "{}", tally.summary());
+    assert!(padded >= 50, "only {padded} zero-pointed models that ran have a padded convolution on the input");
+}
+
+/// A pool, a global average pool or an add reading the zero-pointed input is refused by both at that layer.
+#[test]
+fn readers_of_a_zero_pointed_input_are_refused_by_both() {
+    let input = r#"{"shape": [4, 4, 2], "scale": 0.1, "zero_point": 100}"#;
+    let cases = [
+        (r#"{"op": "max_pool", "name": "p", "input": "input", "kernel": [2, 2], "stride": [2, 2]}"#, 8),
+        (r#"{"op": "avg_pool", "name": "p", "input": "input", "kernel": [2, 2], "stride": [2, 2]}"#, 8),
+        (r#"{"op": "global_avg_pool", "name": "p", "input": "input"}"#, 2),
+        (
+            r#"{"op": "add", "name": "p", "inputs": ["input", "input"], "out": {"bits": 8, "scale": 1.0, "signed": false}}"#,
+            32,
+        ),
+        (
+            r#"{"op": "flatten", "name": "f", "input": "input"},
+               {"op": "avg_pool", "name": "p", "input": "f", "kernel": [1, 1], "stride": [1, 1]}"#,
+            32,
+        ),
+    ];
+    for (layers, labels) in cases {
+        let labels: Vec<String> = (0..labels).map(|i| format!("\"l{i}\"")).collect();
+        let text = format!(
+            r#"{{"format": "bsq-artifact", "version": 1, "name": "zp",
+                "provenance": {{"tool": "t", "created": "1970-01-01T00:00:00Z", "dataset": "none"}},
+                "labels": [{}], "input": {input}, "layers": [{layers}], "output": "p"}}"#,
+            labels.join(",")
+        );
+        assert_eq!(common::compare_text(&text, &[]), Ok(Agreement::Invalid), "{layers}");
+        let spec = bsq_difftest::spec::load(&text).unwrap_err();
+        assert_eq!(spec.invalid_at().map(|(l, _)| l), Some("p"), "{layers}");
+        // Without the zero point both load and run it.
+        let plain = text.replace(r#", "zero_point": 100"#, "");
+        assert_eq!(common::compare_text(&plain, &[vec![7; 32]]), Ok(Agreement::Ran), "{layers}");
+    }
+}

@@ -71,6 +71,24 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
     add(format!("input:C={}", shape[2]));
     add(format!("input:H={}", shape[0]));
     add(format!("input:W={}", shape[1]));
+    // artifact.md § Top-level fields: optional `zero_point`, an integer 0..=255, absent or null = 0.
+    let z = match doc["input"].get("zero_point") {
+        None => 0,
+        Some(Value::Null) => {
+            add("input:zero_point-null".into());
+            0
+        }
+        Some(v) => {
+            let z = u(v);
+            assert!(z <= 255, "zero_point {z}");
+            add(match z {
+                0 => "input:zero_point=0-explicit".into(),
+                128 => "input:zero_point=128".into(),
+                _ => "input:zero_point-other".into(),
+            });
+            z
+        }
+    };
     let input = T { shape: [shape[0], shape[1], shape[2]], bits: 8, scale: s_in, signed: false };
     let mut tensors: BTreeMap<String, (T, String)> = BTreeMap::from([("input".into(), (input, "input".into()))]);
     let layers = doc["layers"].as_array().unwrap();
@@ -116,6 +134,20 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
                 assert!(!x.signed, "{name}: signed input to {op}");
                 if xop == "flatten" {
                     feature(&format!("flatten:before-{op}"));
+                }
+                // Reads the network input with a zero point (directly or through flatten).
+                let zp = z != 0 && aliases.contains(l["input"].as_str().unwrap());
+                if zp {
+                    feature(&format!("zp:{op}"));
+                    if xop == "flatten" {
+                        feature(&format!("zp:{op}-after-flatten"));
+                    }
+                    if op == "conv2d" && l["padding"].as_array().unwrap().iter().any(|p| u(p) > 0) {
+                        feature("zp:conv2d-padded");
+                    }
+                    if obj.get("groups").is_some_and(|g| u(g) > 1) {
+                        feature("zp:conv2d-grouped");
+                    }
                 }
                 let (fan_in, outs, shape) = if op == "conv2d" {
                     let (k, s) = (pair(&l["kernel"]), pair(&l["stride"]));
@@ -258,7 +290,9 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
                         } else if let Some(shift) = quantize_shift(big_c / o.scale) {
                             sc.mult.push((big_c / o.scale).abs().log2());
                             let l2 = 2f64.powi(shift.max(0));
-                            let bias_o = (big_b[o_i] / big_c * l2).round();
+                            // The input zero point is folded into the bias: − z · Σk · 2^L.
+                            let folded = if zp { z as f64 * row.iter().sum::<i64>() as f64 * l2 } else { 0.0 };
+                            let bias_o = (big_b[o_i] / big_c * l2).round() - folded;
                             let sum: i64 = row.iter().map(|k| k.abs()).sum();
                             if bias_o.abs() > I32_MAX {
                                 Some("refusal:bias")
@@ -281,6 +315,10 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
             }
             "max_pool" | "avg_pool" => {
                 let (x, xop) = get("input");
+                assert!(
+                    z == 0 || !aliases.contains(l["input"].as_str().unwrap()),
+                    "{name}: reads a zero-pointed input"
+                );
                 if xop == "flatten" {
                     feature("flatten:before-pool");
                 }
@@ -294,6 +332,10 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
             }
             "global_avg_pool" => {
                 let (x, xop) = get("input");
+                assert!(
+                    z == 0 || !aliases.contains(l["input"].as_str().unwrap()),
+                    "{name}: reads a zero-pointed input"
+                );
                 if xop == "flatten" {
                     feature("flatten:before-pool");
                 }
@@ -315,6 +357,9 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
             "add" => {
                 let ins = l["inputs"].as_array().unwrap();
                 assert_eq!(ins.len(), 2);
+                for i in ins {
+                    assert!(z == 0 || !aliases.contains(i.as_str().unwrap()), "{name}: reads a zero-pointed input");
+                }
                 let a = tensors.get(ins[0].as_str().unwrap()).expect("dangling add input").0.clone();
                 let b = tensors.get(ins[1].as_str().unwrap()).expect("dangling add input").0.clone();
                 assert_eq!(a.shape, b.shape, "{name}: add shapes");
@@ -553,6 +598,15 @@ fn valid_and_covering() {
         "flatten:before-conv2d",
         "flatten:before-pool",
         "flatten:of-flatten",
+        "input:zero_point=128",
+        "input:zero_point-other",
+        "input:zero_point-null",
+        "input:zero_point=0-explicit",
+        "zp:conv2d",
+        "zp:conv2d-padded",
+        "zp:conv2d-grouped",
+        "zp:dense",
+        "zp:dense-after-flatten",
         "flatten:output",
         "output:not-last",
         "output:signed",

@@ -870,3 +870,99 @@ fn depthwise_conv_with_a_channel_multiplier() {
         assert_eq!(invalid_at(&artifact([2, 2, 2], "0.5", &[&bad], "dw", 4)), ("dw".into(), "groups".into()));
     }
 }
+
+// ---------------------------------------------------------------------------------- input zero point
+
+/// artifact.md § Lowering, "Input zero point", by hand: a 1-channel 3×3 conv with padding 1 on a 2×2 input
+/// with `z = 128`, input scale 1/128, 8-bit weights 1..9 with scale 255 (real weight = k), output scale 1/16.
+/// `S = (1/128)·255/255`, `C/s_out = 1/8 = (2^30, −2)`, `L = 0`; `bias = 0 − 128·45 = −5760`. The window
+/// positions outside the input read the byte 128, so with input bytes [[130, 120], [128, 200]] the
+/// accumulator is `128·45 + Σ_valid k·(x − 128)` and `acc + bias` = 610, 544, 412, 346 (hand sums of
+/// `k·(x − 128)` over the four valid taps); `h = floor((v + 1)/2)` = 305, 272, 206, 173; `y = round(h/4)`
+/// (ties away) = 76, 68, 52 (51.5), 43.
+#[test]
+fn zero_point_padded_conv_by_hand() {
+    let layer = r#"{"op": "conv2d", "name": "c", "input": "input", "in_channels": 1, "out_channels": 1,
+        "kernel": [3,3], "stride": [1,1], "padding": [1,1,1,1],
+        "weight": {"bits": 8, "scale": 255.0, "values": [1,2,3,4,5,6,7,8,9]},
+        "out": {"bits": 8, "scale": 0.0625, "signed": false}}"#;
+    let json = artifact([2, 2, 1], r#"0.0078125, "zero_point": 128"#, &[layer], "c", 4);
+    let model = load(&json).unwrap();
+    assert_eq!(
+        model.lowered(),
+        vec![("c".into(), Lowered::Affine(vec![ChannelParams::Requant { bias: -5760, multiplier: P30, shift: -2 }]))]
+    );
+    assert_eq!(model.run(&[130, 120, 128, 200]).unwrap().1, [76, 68, 52, 43]);
+    // Every byte at the zero point is the real value 0: the output is 0 everywhere.
+    assert_eq!(model.run(&[128; 4]).unwrap().1, [0; 4]);
+    // `null` and 0 are no zero point: bias 0, padding reads 0. Bytes 130..200 then give large sums.
+    for z in ["null", "0"] {
+        let plain = artifact([2, 2, 1], &format!(r#"0.0078125, "zero_point": {z}"#), &[layer], "c", 4);
+        let m = load(&plain).unwrap();
+        assert_eq!(
+            m.lowered()[0].1,
+            Lowered::Affine(vec![ChannelParams::Requant { bias: 0, multiplier: P30, shift: -2 }])
+        );
+    }
+    // 256, −1 and 1.5 are not bytes: parse errors.
+    for z in ["256", "-1", "1.5"] {
+        assert!(is_parse_error(&artifact([2, 2, 1], &format!(r#"0.0078125, "zero_point": {z}"#), &[layer], "c", 4)));
+    }
+}
+
+/// A dense layer on the flattened zero-pointed input: `bias = round(B/C · 2^L) − z·Σk·2^L`. Input scale 0.5,
+/// z = 100; 2-bit weights [1, 2, 3] with scale 3 (real = k): `S = 0.5`, output scale 0.5 signed, so
+/// `C/s_out = 1 = (2^30, 1)`, `L = 1`; bias 1.5 → `round(1.5/0.5·2) − 100·6·2 = 6 − 1200 = −1194`. Bytes
+/// [100, 110, 90]: `acc = 590`, `x = 1180 − 1194 = −14`, `h = −7` → −7 (= 0·1 + 10·2 − 10·3 + 3).
+#[test]
+fn zero_point_dense_after_flatten_by_hand() {
+    let flat = r#"{"op": "flatten", "name": "f", "input": "input"}"#;
+    let dense = r#"{"op": "dense", "name": "d", "input": "f", "in_features": 3, "out_features": 1,
+        "weight": {"bits": 2, "scale": 3.0, "values": [1,2,3]}, "bias": [1.5],
+        "out": {"bits": 8, "scale": 0.5, "signed": true}}"#;
+    let json = artifact([1, 1, 3], r#"0.5, "zero_point": 100"#, &[flat, dense], "d", 1);
+    let model = load(&json).unwrap();
+    assert_eq!(
+        model.lowered()[1].1,
+        Lowered::Affine(vec![ChannelParams::Requant { bias: -1194, multiplier: P30, shift: 1 }])
+    );
+    assert_eq!(model.run(&[100, 110, 90]).unwrap().1, [(-7i8) as u8]);
+}
+
+/// artifact.md § Validation, "input zero point": a pool, `global_avg_pool` or `add` reading the input (or a
+/// flatten of it) is refused at that layer and the field naming the tensor; a padded copy above 2^31 − 1
+/// elements is refused at `padding`. The folded bias can leave `i32` (refused at step 3).
+#[test]
+fn zero_point_refusals() {
+    let zp = r#"0.5, "zero_point": 3"#;
+    let pool = r#"{"op": "max_pool", "name": "p", "input": "input", "kernel": [1,1], "stride": [1,1]}"#;
+    assert_eq!(invalid_at(&artifact([2, 2, 1], zp, &[pool], "p", 4)), ("p".into(), "input".into()));
+    let gap = r#"{"op": "global_avg_pool", "name": "p", "input": "input"}"#;
+    assert_eq!(invalid_at(&artifact([2, 2, 1], zp, &[gap], "p", 1)), ("p".into(), "input".into()));
+    let conv = r#"{"op": "conv2d", "name": "c", "input": "input", "in_channels": 1, "out_channels": 1,
+        "kernel": [1,1], "stride": [1,1], "padding": [0,0,0,0],
+        "weight": {"bits": 1, "scale": 1.0, "values": [1]}, "out": {"bits": 8, "scale": 0.5, "signed": false}}"#;
+    let add =
+        r#"{"op": "add", "name": "s", "inputs": ["c", "input"], "out": {"bits": 8, "scale": 1.0, "signed": false}}"#;
+    assert_eq!(invalid_at(&artifact([2, 2, 1], zp, &[conv, add], "s", 4)), ("s".into(), "inputs[1]".into()));
+    let flat = r#"{"op": "flatten", "name": "f", "input": "input"}"#;
+    let pool_f = pool.replace("\"input\": \"input\"", "\"input\": \"f\"");
+    assert_eq!(invalid_at(&artifact([2, 2, 1], zp, &[flat, &pool_f], "p", 4)), ("p".into(), "input".into()));
+    // Without the zero point all of these load.
+    for (layers, out, labels) in
+        [(vec![pool], "p", 4), (vec![gap], "p", 1), (vec![conv, add], "s", 4), (vec![flat, pool_f.as_str()], "p", 4)]
+    {
+        load(&artifact([2, 2, 1], "0.5", &layers, out, labels)).unwrap();
+    }
+    // A padded 3×3 conv over a [46341, 46341, 1] input: 46343² > 2^31 − 1 (a 0-bit layer, so no weights).
+    let big = r#"{"op": "conv2d", "name": "c", "input": "input", "in_channels": 1, "out_channels": 1,
+        "kernel": [3,3], "stride": [46341,46341], "padding": [1,1,1,1],
+        "weight": {"bits": 0, "scale": 1.0, "values": []}, "out": {"bits": 8, "scale": 0.5, "signed": false}}"#;
+    assert_eq!(invalid_at(&artifact([46340, 46340, 1], zp, &[big], "c", 1)), ("c".into(), "padding".into()));
+    load(&artifact([46340, 46340, 1], "0.5", &[big], "c", 1)).unwrap();
+    // z = 255 and 8-bit weights 255 with `L = 30` (multiplier 2^29.x): `z·Σk·2^30` is far outside i32.
+    let steep = r#"{"op": "dense", "name": "d", "input": "input", "in_features": 1, "out_features": 1,
+        "weight": {"bits": 8, "scale": 255.0, "values": [255]}, "out": {"bits": 8, "scale": 1e-9, "signed": false}}"#;
+    let json = artifact([1, 1, 1], r#"1.0, "zero_point": 255"#, &[steep], "d", 1);
+    assert_eq!(refusal(&json), RefusalKind::BiasOutOfRange);
+}
