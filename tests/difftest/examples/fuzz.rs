@@ -554,6 +554,14 @@ impl<'a> Mutator<'a> {
             &["kernel", "stride", "padding", "in_channels", "out_channels", "in_features", "out_features"];
         let mut cands = Vec::new();
         if self.rng.random_bool(0.15) {
+            if self.rng.random_bool(0.4) {
+                // The input zero point: in range, at its ends, past them, of the wrong type, null.
+                const ZERO_POINTS: [&str; 9] = ["0", "1", "128", "255", "256", "-1", "null", "1.5", "65536"];
+                let v: Value = serde_json::from_str(self.pick(&ZERO_POINTS)).ok()?;
+                let s = format!("/input/zero_point → {v}");
+                doc.get_mut("input")?.as_object_mut()?.insert("zero_point".into(), v);
+                return Some(s);
+            }
             cands.extend((0..3).map(|k| format!("/input/shape/{k}")));
         } else {
             let i = self.layer(doc)?;
