@@ -24,5 +24,7 @@ pub use bsq_data as data;
 pub mod export;
 pub mod graph;
 pub mod model;
+pub mod onnx;
 pub mod sweep;
 pub mod training;
+pub mod weights;
