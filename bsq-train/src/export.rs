@@ -47,7 +47,12 @@ pub fn artifact<M: QModel>(
             accuracy: art::Accuracy { float: info.float_acc, fake_quant: Some(info.fake_quant_acc), integer: None },
             notes: info.notes,
         },
-        labels: splits.train.class_names.clone(),
+        // A regression output has no classes: its values are named `target0`, `target1`, ….
+        labels: if splits.train.is_regression() {
+            (0..splits.train.target_len).map(|i| format!("target{i}")).collect()
+        } else {
+            splits.train.class_names.clone()
+        },
         input: art::Input {
             shape: splits.train.shape,
             scale: splits.train.input.scale,

@@ -129,9 +129,93 @@ fn description_errors_name_the_file_layer_and_field() {
         CNN.split("[[layers]]\nop = \"max_pool\"").next().unwrap()
     );
     std::fs::write(dir.join("concat.toml"), concat).unwrap();
-    let e = train(&TrainConfig { model: dir.join("concat.toml").display().to_string(), ..cfg })
-        .unwrap_err()
-        .to_string();
+    let e =
+        train(&TrainConfig { model: dir.join("concat.toml").display().to_string(), ..cfg }).unwrap_err().to_string();
     assert!(e.contains("layer `both`") && e.contains("concat is not in the runtime yet"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn add_npz<W: std::io::Write + std::io::Seek>(
+    npz: &mut npyz::npz::NpzWriter<W>,
+    name: &str,
+    shape: &[u64],
+    data: &[f32],
+) {
+    use npyz::WriterBuilder;
+    let mut w = npz.array::<f32>(name, Default::default()).unwrap().default_dtype().shape(shape).begin_nd().unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+/// `n` windows of 16 samples of `a·sin(2π·f·t + φ)`: signed float features, as a sensor gives.
+fn waves(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut uniform = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f32 / (1u64 << 53) as f32
+    };
+    let mut v = Vec::with_capacity(n * 16);
+    for _ in 0..n {
+        let (a, f, p) = (0.5 + uniform(), 1.0 + 2.0 * uniform(), 6.283 * uniform());
+        v.extend((0..16).map(|t| a * (6.283 * f * t as f32 / 16.0 + p).sin()));
+    }
+    v
+}
+
+const AUTOENCODER: &str = r#"
+format = "bsq-model"
+version = 1
+name = "waves-ae"
+
+[[layers]]
+op = "dense"
+name = "encoder"
+out_features = 12
+activation = "pact"
+
+[[layers]]
+op = "dense"
+name = "decoder"
+activation = "none"
+"#;
+
+#[test]
+fn float_npz_reconstruction_gets_a_zero_point_and_an_integer_mse() {
+    let dir = tmp("npz");
+    let (x_train, x_test) = (waves(600, 1), waves(150, 2));
+    let mut npz = npyz::npz::NpzWriter::create(&dir.join("waves.npz")).unwrap();
+    add_npz(&mut npz, "x_train", &[600, 16], &x_train);
+    add_npz(&mut npz, "x_test", &[150, 16], &x_test);
+    drop(npz);
+    std::fs::write(dir.join("ae.toml"), AUTOENCODER).unwrap();
+    let cfg = TrainConfig {
+        model: dir.join("ae.toml").display().to_string(),
+        dataset: dir.join("waves.npz").display().to_string(),
+        task: Some("reconstruction".into()),
+        epochs_float: 8,
+        epochs_bsq: 2,
+        epochs_finetune: 2,
+        batch_size: 32,
+        lr: 5e-3,
+        alpha: 1e-3,
+        out: dir.join("run"),
+        verbose: false,
+        ..Default::default()
+    };
+    let s = train(&cfg).expect("training");
+    let baseline = x_test.iter().map(|v| (v * v) as f64).sum::<f64>() / x_test.len() as f64;
+    let fq = s.accuracy.fake_quant;
+    let integer = s.accuracy.integer.expect("the integer model runs on the host executor");
+    assert!(fq < 0.5 * baseline, "fake-quant MSE {fq} vs predicting zeros {baseline}");
+    assert!(
+        integer < 0.5 * baseline && (integer - fq).abs() < 0.2 * fq + 0.01,
+        "integer MSE {integer}, fake-quant {fq}"
+    );
+    let a = bsq_codegen::Artifact::load(&dir.join("run/model.bsq.json")).unwrap();
+    assert_eq!(a.input.shape, [1, 1, 16]);
+    // Signed features: the byte for 0 sits near the middle of the range.
+    assert!((100..156).contains(&a.input.zero_point), "zero point {}", a.input.zero_point);
     std::fs::remove_dir_all(&dir).unwrap();
 }
