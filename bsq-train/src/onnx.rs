@@ -206,17 +206,34 @@ fn fmt_bound(b: Option<f64>) -> String {
     b.map_or("none".to_string(), |v| format!("{v}"))
 }
 
+/// An imported model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    /// The description (its `weights` field empty: the caller names the `.npz` it writes).
+    pub description: Description,
+    /// The float weights, in the artifact's layouts.
+    pub weights: FloatWeights,
+    /// The number of network outputs (the output layer's size), i.e. the [`DataShape::outputs`] the
+    /// description resolves with.
+    pub outputs: usize,
+}
+
 /// Imports an ONNX model: its description (named `name`, else after the file) and its float weights in
 /// the artifact's layouts. The description's `weights` field is left empty (the caller names the `.npz`
 /// it writes). The result is checked with [`Description::resolve`] against the model's own input shape
 /// and output size.
 pub fn import(path: &Path, name: Option<&str>) -> Result<(Description, FloatWeights), ImportError> {
+    import_model(path, name).map(|m| (m.description, m.weights))
+}
+
+/// [`import`], with the number of outputs.
+pub fn import_model(path: &Path, name: Option<&str>) -> Result<Imported, ImportError> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
     import_bytes(&bytes, path, name)
 }
 
-/// [`import`] of a model already in memory; `path` names it in errors (and gives the default name).
-pub fn import_bytes(bytes: &[u8], path: &Path, name: Option<&str>) -> Result<(Description, FloatWeights), ImportError> {
+/// [`import_model`] of a model already in memory; `path` names it in errors (and gives the default name).
+pub fn import_bytes(bytes: &[u8], path: &Path, name: Option<&str>) -> Result<Imported, ImportError> {
     let malformed = |message: String| ImportError::Malformed { path: path.to_path_buf(), message };
     // onnx-ir's protobuf reader and graph passes are not written for hostile input: on some malformed
     // files they panic instead of returning an error. `catch_unwind` turns such a panic into an
@@ -1036,7 +1053,7 @@ impl<'a> Importer<'a> {
         Ok(())
     }
 
-    fn finish(self, name: String) -> Result<(Description, FloatWeights), ImportError> {
+    fn finish(self, name: String) -> Result<Imported, ImportError> {
         let gerr = |message: String| ImportError::Graph { path: self.path.to_path_buf(), message };
         let out = self.vals.get(&self.graph_output).copied().ok_or_else(|| {
             gerr(format!("the graph output `{}` is not computed by any imported node", self.graph_output))
@@ -1084,7 +1101,7 @@ impl<'a> Importer<'a> {
         let outputs = out.dims.features();
         desc.resolve(DataShape { input: self.input, outputs }, None)
             .map_err(|source| ImportError::Description { path: self.path.to_path_buf(), source })?;
-        Ok((desc, weights))
+        Ok(Imported { description: desc, weights, outputs })
     }
 }
 

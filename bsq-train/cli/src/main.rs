@@ -18,6 +18,8 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 #[cfg(feature = "train")]
+mod import;
+#[cfg(feature = "train")]
 mod recipe_args;
 
 #[cfg(feature = "train")]
@@ -48,6 +50,11 @@ enum Command {
     #[cfg(feature = "train")]
     #[command(after_help = TRAIN_EXAMPLES)]
     Train(TrainArgs),
+    /// Import a float ONNX model: writes a model description (TOML) and its weights (.npz) beside it, for
+    /// `bsq train --model`.
+    #[cfg(feature = "train")]
+    #[command(after_help = import::IMPORT_EXAMPLES)]
+    Import(import::ImportArgs),
     /// Codegen, evaluation, reports, simulation, flashing and the demo.
     #[command(flatten)]
     Pipeline(commands::PipelineCommand),
@@ -181,6 +188,8 @@ fn main() -> anyhow::Result<()> {
     match &cli.command {
         #[cfg(feature = "train")]
         Command::Train(a) => run_train(a, matches.subcommand_matches("train")),
+        #[cfg(feature = "train")]
+        Command::Import(a) => import::run(a),
         Command::Pipeline(c) => commands::run(c),
     }
 }
