@@ -20,7 +20,9 @@
 //!   commute). A conv/dense/add with no ReLU gets activation `"none"` (a signed 8-bit tensor);
 //! * `MaxPool`, `AveragePool` → `max_pool` / `avg_pool`; `GlobalAveragePool` → `global_avg_pool`; `Add` of
 //!   two tensors → `add`; `Concat` on the channel axis → `concat`; `Flatten` and a `Reshape` to `[N, -1]`
-//!   make no layer of their own (a dense reads any tensor, flattened); `Dropout`/`Identity` pass through.
+//!   make no layer of their own (a dense reads any tensor, flattened); `Dropout`/`Identity` pass through;
+//!   a `Softmax`/`LogSoftmax` that is the network's last op is dropped (bsq trains on the logits; the
+//!   argmax is the same).
 //!
 //! Layout: ONNX tensors are NCHW, descriptions and artifacts HWC. Conv weights are permuted
 //! `[out][in/g][k_h][k_w]` → `[out][k_h][k_w][in/g]`; a dense that reads a flattened `C×H×W` tensor has
@@ -85,7 +87,7 @@ pub enum ImportError {
     },
     /// An op with no counterpart in the description format.
     #[error(
-        "{}: node `{node}` ({op}): op {op} is not supported; bsq imports {}",
+        "{}: node `{node}` ({op}): op {op} is not supported; bsq imports {} (and drops a final Softmax)",
         path.display(),
         SUPPORTED_OPS.join(", ")
     )]
@@ -317,8 +319,8 @@ fn original_names(proto: &ModelProto, graph: &OnnxGraph) -> Vec<(String, String)
             out.push(fallback);
             continue;
         }
-        // A `Gemm` with the default alpha/beta can come out as a `Linear` without transpose only via
-        // MatMul; both ops are accepted for a Linear.
+        // A `Linear` came from a `Gemm` or a `MatMul` (its `transpose_weight` tells which, but a Gemm with
+        // transB = 0 would pass for a MatMul): either is accepted.
         let accepts = |file_op: &str| {
             file_op.eq_ignore_ascii_case(&op)
                 || (matches!(node, Node::Linear(_)) && matches!(file_op, "Gemm" | "MatMul"))
@@ -433,13 +435,6 @@ struct Importer<'a> {
     used: HashSet<String>,
     input: [usize; 3],
     graph_output: String,
-}
-
-/// A constant's values as `f32`, with its shape.
-fn constant(arg: &Argument) -> Option<(Vec<f32>, Vec<usize>)> {
-    let data = arg.value()?;
-    let shape: Vec<usize> = data.shape().iter().copied().collect();
-    Some((data.to_f32_vec().ok()?, shape))
 }
 
 fn shape_text(ty: &ArgType) -> String {
@@ -596,6 +591,16 @@ impl<'a> Importer<'a> {
             dilation: d,
         };
         let inputs = node.inputs();
+        // A stored input's values as `f32`, with its shape.
+        let stored = |a: Option<&Argument>, what: &str| -> Result<(Vec<f32>, Vec<usize>), ImportError> {
+            let data = a.and_then(Argument::value).ok_or_else(|| non_constant(what))?;
+            let shape: Vec<usize> = data.shape().iter().copied().collect();
+            let v = data.to_f32_vec().map_err(|e| refuse(format!("its {what} cannot be read as numbers: {e:?}")))?;
+            if v.len() != shape.iter().product::<usize>() {
+                return Err(refuse(format!("its {what} holds {} values for the shape {shape:?}", v.len())));
+            }
+            Ok((v, shape))
+        };
         let get = |k: usize| -> Result<Val, ImportError> {
             let a = inputs.get(k).ok_or_else(|| refuse(format!("input {k} is missing")))?;
             if !a.is_dynamic() {
@@ -625,7 +630,7 @@ impl<'a> Importer<'a> {
                 }
                 let x = get(0)?;
                 let [h, w, ci] = image(x)?;
-                let (wv, ws) = inputs.get(1).and_then(constant).ok_or_else(|| non_constant("weight"))?;
+                let (wv, ws) = stored(inputs.get(1), "weight")?;
                 let [o, ig, kh, kw] = ws[..] else {
                     return Err(refuse(format!("weight shape {ws:?} is not [out, in/groups, k_h, k_w]")));
                 };
@@ -636,7 +641,7 @@ impl<'a> Importer<'a> {
                     )));
                 }
                 let bias = match inputs.get(2).filter(|a| !a.is_optional()) {
-                    Some(a) => Some(constant(a).ok_or_else(|| non_constant("bias"))?.0),
+                    Some(a) => Some(stored(Some(a), "bias")?.0),
                     None => None,
                 };
                 if bias.as_ref().is_some_and(|b| b.len() != o) {
@@ -688,12 +693,12 @@ impl<'a> Importer<'a> {
                 // The weight as [out][in] and the bias, whatever the op's conventions.
                 let (wt, out, inn, bias) = match node {
                     Node::Linear(n) => {
-                        let (wv, ws) = inputs.get(1).and_then(constant).ok_or_else(|| non_constant("weight"))?;
+                        let (wv, ws) = stored(inputs.get(1), "weight")?;
                         let [a, b] = ws[..] else { return Err(refuse(format!("weight shape {ws:?} is not 2-D"))) };
                         let (wt, out, inn) =
                             if n.config.transpose_weight { (wv, a, b) } else { (transpose(&wv, a, b), b, a) };
                         let bias = match inputs.get(2).filter(|a| !a.is_optional()) {
-                            Some(a) => Some(constant(a).ok_or_else(|| non_constant("bias"))?.0),
+                            Some(a) => Some(stored(Some(a), "bias")?.0),
                             None => None,
                         };
                         (wt, out, inn, bias)
@@ -703,13 +708,13 @@ impl<'a> Importer<'a> {
                         if c.trans_a != 0 {
                             return Err(refuse("transA = 1 is not supported (the input must be [N, features])".into()));
                         }
-                        let (wv, ws) = inputs.get(1).and_then(constant).ok_or_else(|| non_constant("weight (B)"))?;
+                        let (wv, ws) = stored(inputs.get(1), "weight (B)")?;
                         let [a, b] = ws[..] else { return Err(refuse(format!("weight shape {ws:?} is not 2-D"))) };
                         let (wt, out, inn) = if c.trans_b != 0 { (wv, a, b) } else { (transpose(&wv, a, b), b, a) };
                         let wt: Vec<f32> = wt.iter().map(|v| v * c.alpha).collect();
                         let bias = match inputs.get(2).filter(|a| !a.is_optional()) {
                             Some(a) => {
-                                let (cv, _) = constant(a).ok_or_else(|| non_constant("bias (C)"))?;
+                                let (cv, _) = stored(Some(a), "bias (C)")?;
                                 let cv = broadcast(&cv, out).ok_or_else(|| {
                                     refuse(format!("bias (C) has {} values: expected 1 or {out}", cv.len()))
                                 })?;
@@ -720,8 +725,7 @@ impl<'a> Importer<'a> {
                         (wt, out, inn, bias)
                     }
                     _ => {
-                        let (wv, ws) =
-                            inputs.get(1).and_then(constant).ok_or_else(|| non_constant("weight (second operand)"))?;
+                        let (wv, ws) = stored(inputs.get(1), "weight (second operand)")?;
                         let [a, b] = ws[..] else { return Err(refuse(format!("weight shape {ws:?} is not 2-D"))) };
                         (transpose(&wv, a, b), b, a, None)
                     }
@@ -785,7 +789,7 @@ impl<'a> Importer<'a> {
                 })?;
                 let mut p = Vec::new();
                 for (k, what) in [(1, "scale (γ)"), (2, "bias (β)"), (3, "running mean"), (4, "running variance")] {
-                    p.push(inputs.get(k).and_then(constant).ok_or_else(|| non_constant(what))?.0);
+                    p.push(stored(inputs.get(k), what)?.0);
                 }
                 let eps = match &n.config {
                     onnx_ir::node::batch_norm::BatchNormConfig::Static(c) => c.epsilon,
@@ -966,7 +970,7 @@ impl<'a> Importer<'a> {
                     // A constant bias added to a conv/dense without one.
                     let (k, c) = if is_const(a1) { (0, a1) } else { (1, a0) };
                     let x = get(k)?;
-                    let (cv, _) = c.and_then(constant).ok_or_else(|| non_constant("addend"))?;
+                    let (cv, _) = stored(c, "addend")?;
                     let target = x.bias_to.filter(|_| alone(k)).ok_or_else(|| {
                         refuse("adds a constant to a tensor that is not the output of a Conv or MatMul without bias (read by this Add alone)".into())
                     })?;
@@ -1045,6 +1049,14 @@ impl<'a> Importer<'a> {
             Node::Dropout(_) | Node::Identity(_) => {
                 let x = get(0)?;
                 if alone(0) { x } else { Val { relu_to: None, bn_to: None, bias_to: None, ..x } }
+            }
+            // The network's last op may be a softmax: bsq trains on the logits before it (same argmax).
+            Node::Softmax(_) | Node::LogSoftmax(_) if out_name == self.graph_output => {
+                let x = get(0)?;
+                if !matches!(x.dims, Dims::Flat { .. }) {
+                    return Err(refuse("a softmax over an image tensor is not supported".into()));
+                }
+                Val { relu_to: None, bn_to: None, bias_to: None, ..x }
             }
             Node::Constant(_) => return Ok(()),
             _ => return Err(ImportError::Unsupported { path, node: onnx_name, op }),

@@ -156,9 +156,20 @@ fn concat_and_gemm_alpha_beta_import() {
 }
 
 #[test]
+fn a_vector_model_ending_in_softmax_imports_as_its_logits() {
+    let (d, w) = import(&fixture("mlp_softmax.onnx"), None).unwrap();
+    assert_eq!(d.input.shape, Some([1, 1, 6]));
+    let names: Vec<&str> = d.layers.iter().map(|l| l.name()).collect();
+    assert_eq!(names, ["fc1", "fc2"]);
+    assert_eq!(activation(layer(&d, "fc1")), Some(Activation::Pact));
+    assert_eq!(activation(layer(&d, "fc2")), Some(Activation::None));
+    assert_eq!((w.layers["fc1"].weight.len(), w.layers["fc2"].weight.len()), (30, 15));
+}
+
+#[test]
 fn weights_round_trip_through_npz_and_the_description_through_toml() {
     let dir = tmp_dir("roundtrip");
-    for name in ["lenet", "resnet", "ops", "concat"] {
+    for name in ["lenet", "resnet", "ops", "concat", "mlp_softmax"] {
         let (mut d, w) = import(&fixture(&format!("{name}.onnx")), None).unwrap();
         let p = dir.join(format!("{name}.npz"));
         save_npz(&p, &w, &d).unwrap();
