@@ -7,7 +7,6 @@ use anyhow::Context;
 #[cfg(feature = "train")]
 use bsq_cli::demo::{self, DemoConfig};
 use bsq_cli::deploy;
-use bsq_data::DatasetKind;
 #[cfg(feature = "train")]
 use bsq_train::sweep::{self, SweepConfig};
 use clap::{Args, Subcommand};
@@ -17,6 +16,8 @@ use crate::recipe_args::RecipeArgs;
 
 /// Subcommands of the rest of the pipeline (flattened into `bsq`'s command list).
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size of the largest variant (the training recipe) does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum PipelineCommand {
     /// The whole path in one command: BSQ training → artifact → codegen → firmware on QEMU (Cortex-M4 and
     /// the lm3s6965 budget, Cortex-M3 with 64 KiB RAM) → byte-exact check against the host → summary.
@@ -176,12 +177,16 @@ pub struct CodegenArgs {
 pub struct EvalArgs {
     /// The artifact.
     artifact: PathBuf,
-    /// Dataset (builtin, mnist, fashion, cifar10).
+    /// Dataset: builtin, mnist, fashion, cifar10, or your data as `bsq train` read it (an image folder,
+    /// .npz / .npy, .csv; docs/datasets.md).
     #[arg(long, default_value = "builtin")]
     dataset: String,
     /// Data directory (default: $BSQ_DATA_DIR).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// classification, regression or reconstruction (default: inferred from the data).
+    #[arg(long)]
+    task: Option<String>,
     /// Only the first N held-out images (0 = all).
     #[arg(long, default_value_t = 0)]
     limit: usize,
@@ -205,7 +210,8 @@ pub struct SimulateArgs {
     /// QEMU machine.
     #[arg(long, default_value = "mps2-an386")]
     machine: String,
-    /// Held-out images from this dataset as inputs (default: deterministic generated inputs).
+    /// Held-out inputs from this dataset (a built-in name or a path, as for `bsq train`; default:
+    /// deterministic generated inputs).
     #[arg(long)]
     dataset: Option<String>,
     /// Data directory (default: $BSQ_DATA_DIR).
@@ -232,10 +238,6 @@ pub struct FlashArgs {
     /// built in).
     #[arg(long)]
     bsq_root: Option<PathBuf>,
-}
-
-fn kind(s: &str) -> anyhow::Result<DatasetKind> {
-    s.parse().with_context(|| format!("--dataset {s}"))
 }
 
 /// Runs one of the pipeline subcommands.
@@ -307,9 +309,15 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
             println!("wrote {} ({} bytes of Rust)", g.path.display(), g.source.len());
         }
         PipelineCommand::Eval(a) => {
-            let (acc, n) = deploy::eval(&a.artifact, kind(&a.dataset)?, a.data_dir.as_deref(), a.limit)
+            let spec = deploy::DataSpec::parse(&a.dataset, a.data_dir.as_deref(), a.task.as_deref())
+                .with_context(|| format!("--dataset {}", a.dataset))?;
+            let (score, n, regression) = deploy::eval(&a.artifact, &spec, a.limit)
                 .with_context(|| format!("evaluating {}", a.artifact.display()))?;
-            println!("integer accuracy {acc:.2}% on {n} held-out images of {} (host executor)", a.dataset);
+            if regression {
+                println!("integer mean squared error {score:.6} on {n} held-out samples of {} (host executor)", a.dataset);
+            } else {
+                println!("integer accuracy {score:.2}% on {n} held-out images of {} (host executor)", a.dataset);
+            }
         }
         PipelineCommand::Report(a) => {
             print!(
@@ -320,10 +328,12 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
         }
         PipelineCommand::Simulate(a) => {
             let ds = match &a.dataset {
-                Some(d) => Some((kind(d)?, a.data_dir.as_deref())),
+                Some(d) => Some(
+                    deploy::DataSpec::parse(d, a.data_dir.as_deref(), None).with_context(|| format!("--dataset {d}"))?,
+                ),
                 None => None,
             };
-            let (r, acc) = deploy::simulate(&a.artifact, &a.machine, ds, a.count, a.bsq_root.as_deref())
+            let (r, acc) = deploy::simulate(&a.artifact, &a.machine, ds.as_ref(), a.count, a.bsq_root.as_deref())
                 .with_context(|| format!("simulating {} on {}", a.artifact.display(), a.machine))?;
             println!("{}", deploy::describe_sim(&r, acc));
             if !r.bit_exact() {

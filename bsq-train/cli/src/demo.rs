@@ -120,7 +120,11 @@ pub fn demo(cfg: &DemoConfig) -> Result<DemoResult, DemoError> {
     let mut sims = Vec::new();
     for (i, m) in cfg.machines.iter().enumerate() {
         say(&format!("[{}/4] firmware for QEMU {m}: build, run, compare with the host", 3 + i.min(1)));
-        sims.push(simulate(&summary.artifact, m, Some((kind, cfg.data_dir.as_deref())), cfg.device_inputs, None)?);
+        let spec = crate::deploy::DataSpec {
+            source: kind.into(),
+            options: bsq_data::Options { seed: 1, data_dir: cfg.data_dir.clone(), ..Default::default() },
+        };
+        sims.push(simulate(&summary.artifact, m, Some(&spec), cfg.device_inputs, None)?);
     }
     // Written by `train` with the scheme table.
     let svg = cfg.out.join("scheme.svg");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bsq_codegen::{Artifact, Builder, Executor, Generated, compile, report::report};
-use bsq_data::{self as data, Dataset, DatasetKind};
+use bsq_data::{self as data, DataSource, Dataset};
 use bsq_sim::simulate::{SimOptions, SimResult, simulate as qemu_simulate};
 
 /// Errors of the deployment commands; each says what to do next where it can.
@@ -58,32 +58,81 @@ pub fn codegen(
     Ok(b.generate()?)
 }
 
-/// Integer accuracy (percent) of `artifact` on the held-out split of a dataset, run by the host executor
-/// (the bytes every device must reproduce). `limit` = 0: the whole split.
-pub fn eval(
-    artifact: &Path,
-    kind: DatasetKind,
-    data_dir: Option<&Path>,
-    limit: usize,
-) -> Result<(f64, usize), DeployError> {
-    let a = Artifact::load(artifact)?;
-    let test = held_out(kind, data_dir, limit)?;
-    check_fits(&a, &test)?;
-    let mut ex = Executor::new(&a)?;
-    let acc = ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize)))?;
-    Ok((acc, test.len()))
+/// Where held-out samples come from: a dataset and the options it is read with (the trainer's: the same
+/// seed and test fraction give the same test split and, for float features, the same input map).
+#[derive(Debug, Clone)]
+pub struct DataSpec {
+    /// The dataset.
+    pub source: DataSource,
+    /// How it is read.
+    pub options: data::Options,
 }
 
-fn held_out(kind: DatasetKind, data_dir: Option<&Path>, limit: usize) -> Result<Dataset, DeployError> {
-    let splits = data::load(kind, data_dir, 1, 4000)?;
+impl DataSpec {
+    /// `--dataset` as the trainer reads it (seed 1, the trainer's default), with a data directory and
+    /// an optional task.
+    pub fn parse(dataset: &str, data_dir: Option<&Path>, task: Option<&str>) -> Result<Self, DeployError> {
+        let task = task.map(str::parse::<data::Task>).transpose()?;
+        let options = data::Options { seed: 1, data_dir: data_dir.map(Path::to_path_buf), task, ..Default::default() };
+        Ok(DataSpec { source: DataSource::parse(dataset)?, options })
+    }
+}
+
+/// The integer model's score on the held-out split of a dataset, run by the host executor (the bytes
+/// every device must reproduce): `(accuracy in percent, or for regression the mean squared error of the
+/// dequantized outputs, number of samples, whether it is a regression)`. `limit` = 0: the whole split.
+pub fn eval(artifact: &Path, data: &DataSpec, limit: usize) -> Result<(f64, usize, bool), DeployError> {
+    let a = Artifact::load(artifact)?;
+    let test = held_out(data, limit)?;
+    check_fits(&a, &test)?;
+    let mut ex = Executor::new(&a)?;
+    if !test.is_regression() {
+        let acc = ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize)))?;
+        return Ok((acc, test.len(), false));
+    }
+    let out = a.layers.iter().find(|l| l.name() == a.output);
+    let q = match out {
+        Some(bsq_codegen::artifact::Layer::Conv2d(l)) => l.out,
+        Some(bsq_codegen::artifact::Layer::Dense(l)) => l.out,
+        Some(bsq_codegen::artifact::Layer::Add(l)) => l.out,
+        _ => return Err(DeployError::Mismatch(format!("the output layer `{}` has no output scale", a.output))),
+    };
+    let mut sq = 0f64;
+    for i in 0..test.len() {
+        let bytes = ex.run(test.image(i))?;
+        if bytes.len() != test.target_len {
+            return Err(DeployError::Mismatch(format!(
+                "the model has {} outputs but the data has {} targets",
+                bytes.len(),
+                test.target_len
+            )));
+        }
+        for (&b, &t) in bytes.iter().zip(test.target(i)) {
+            let v = if q.signed { b as i8 as f64 } else { b as f64 } * q.scale as f64;
+            sq += (v - t as f64).powi(2);
+        }
+    }
+    Ok((sq / (test.len() * test.target_len).max(1) as f64, test.len(), true))
+}
+
+fn held_out(data: &DataSpec, limit: usize) -> Result<Dataset, DeployError> {
+    let splits = data::load_source(&data.source, &data.options)?;
     Ok(if limit > 0 && limit < splits.test.len() { splits.test.take(limit) } else { splits.test })
 }
 
 fn check_fits(a: &Artifact, ds: &Dataset) -> Result<(), DeployError> {
     if a.input.shape != ds.shape {
         return Err(DeployError::Mismatch(format!(
-            "the model `{}` takes {:?} (HWC) images but the dataset has {:?}",
+            "the model `{}` takes {:?} (HWC) inputs but the dataset has {:?}",
             a.name, a.input.shape, ds.shape
+        )));
+    }
+    let same_scale = (a.input.scale - ds.input.scale).abs() <= 1e-6 * a.input.scale.abs();
+    if !same_scale || a.input.zero_point != ds.input.zero_point {
+        return Err(DeployError::Mismatch(format!(
+            "the model `{}` reads inputs as {}·(x − {}) but this dataset's bytes mean {}·(x − {}): read the data \
+             with the options it was trained with (the same seed and test fraction)",
+            a.name, a.input.scale, a.input.zero_point, ds.input.scale, ds.input.zero_point
         )));
     }
     Ok(())
@@ -125,17 +174,18 @@ pub fn report_text(artifact: &Path, svg: Option<&Path>) -> Result<String, Deploy
 pub fn simulate(
     artifact: &Path,
     machine: &str,
-    dataset: Option<(DatasetKind, Option<&Path>)>,
+    dataset: Option<&DataSpec>,
     count: usize,
     root: Option<&Path>,
 ) -> Result<(SimResult, Option<f64>), DeployError> {
     let a = Artifact::load(artifact)?;
     let signed = compile(&a)?.output_signed();
     let (inputs, labels) = match dataset {
-        Some((kind, dir)) => {
-            let test = held_out(kind, dir, count.max(1))?;
+        Some(spec) => {
+            let test = held_out(spec, count.max(1))?;
             check_fits(&a, &test)?;
-            ((0..test.len()).map(|i| test.image(i).to_vec()).collect(), Some(test.labels))
+            let labels = (!test.is_regression()).then_some(test.labels.clone());
+            ((0..test.len()).map(|i| test.image(i).to_vec()).collect(), labels)
         }
         None => (Vec::new(), None),
     };
