@@ -862,9 +862,28 @@ pub fn train_description(
     }
     let outputs = if splits.train.is_regression() { splits.train.target_len } else { splits.train.num_classes };
     let data = DataShape { input: splits.train.shape, outputs };
-    let build = Build { data, input: splits.train.input, act_bits: cfg.act_bits, seed: cfg.seed, pretrained: None };
+    // Pretrained float weights named by the description (an imported ONNX model): BSQ starts from them,
+    // as the official workflow starts from a pretrained float model (no float pretraining).
+    let pretrained = match &desc.weights {
+        Some(w) if !cfg.resume || !cfg.out.join("ckpt").join("state.json").exists() => {
+            let path = origin.and_then(Path::parent).map(|d| d.join(w)).unwrap_or_else(|| w.clone());
+            Some(crate::weights::load_npz(&path).map_err(|e| TrainError::Config(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let build = Build {
+        data,
+        input: splits.train.input,
+        act_bits: cfg.act_bits,
+        seed: cfg.seed,
+        pretrained: pretrained.as_ref(),
+    };
     let model = Graph::new(desc, origin, &build, device)?;
-    run(cfg, splits, model, Some(desc.clone()), device)
+    let mut cfg = cfg.clone();
+    if pretrained.is_some() {
+        cfg.epochs_float = 0;
+    }
+    run(&cfg, splits, model, Some(desc.clone()), device)
 }
 
 /// Trains any model that implements [`QModel`] (a user's own Burn module, or a [`Graph`]) with BSQ on the
@@ -1205,7 +1224,11 @@ fn run<M: QModel>(
                 .best
                 .as_ref()
                 .map(|b| {
-                    format!(", finetune epoch {} selected on validation ({})", b.epoch, fmt_score(b.val_acc, regression))
+                    format!(
+                        ", finetune epoch {} selected on validation ({})",
+                        b.epoch,
+                        fmt_score(b.val_acc, regression)
+                    )
                 })
                 .unwrap_or_default()
         ),
