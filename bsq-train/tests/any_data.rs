@@ -158,8 +158,8 @@ fn waves(n: usize, seed: u64) -> Vec<f32> {
     };
     let mut v = Vec::with_capacity(n * 16);
     for _ in 0..n {
-        let (a, f, p) = (0.5 + uniform(), 1.0 + 2.0 * uniform(), 6.283 * uniform());
-        v.extend((0..16).map(|t| a * (6.283 * f * t as f32 / 16.0 + p).sin()));
+        let (a, f, p) = (0.5 + uniform(), 1.0 + 2.0 * uniform(), std::f32::consts::TAU * uniform());
+        v.extend((0..16).map(|t| a * (std::f32::consts::TAU * f * t as f32 / 16.0 + p).sin()));
     }
     v
 }
@@ -185,7 +185,7 @@ activation = "none"
 fn float_npz_reconstruction_gets_a_zero_point_and_an_integer_mse() {
     let dir = tmp("npz");
     let (x_train, x_test) = (waves(600, 1), waves(150, 2));
-    let mut npz = npyz::npz::NpzWriter::create(&dir.join("waves.npz")).unwrap();
+    let mut npz = npyz::npz::NpzWriter::create(dir.join("waves.npz")).unwrap();
     add_npz(&mut npz, "x_train", &[600, 16], &x_train);
     add_npz(&mut npz, "x_test", &[150, 16], &x_test);
     drop(npz);

@@ -147,3 +147,28 @@ fn builtin_descriptions_and_mlperf_tiny_counts() {
         assert!(builtin(name).is_some(), "{name}");
     }
 }
+
+/// The MLP and ResNet-20 description files train as the hand-written models did (same data as the LeNet
+/// run above: the built-in dataset, one short epoch per phase) and export artifacts that run.
+#[test]
+fn mlp_and_resnet20_descriptions_train_on_the_builtin_data() {
+    for (model, images, min_acc) in [("mlp", 1200, 70.0), ("resnet20", 400, 50.0)] {
+        let out = std::env::temp_dir().join(format!("bsq-train-{model}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let cfg = TrainConfig {
+            model: model.into(),
+            builtin_size: images,
+            epochs_float: 2,
+            epochs_bsq: 1,
+            epochs_finetune: 1,
+            lr_steps_bsq: Some(vec![]),
+            out: out.clone(),
+            verbose: false,
+            ..Default::default()
+        };
+        let s = train(&cfg).unwrap_or_else(|e| panic!("{model}: {e}"));
+        let integer = s.accuracy.integer.unwrap_or_else(|| panic!("{model}: no integer accuracy"));
+        assert!(integer >= min_acc, "{model}: integer accuracy {integer} (4 classes, chance 25%)");
+        std::fs::remove_dir_all(&out).ok();
+    }
+}
