@@ -131,20 +131,7 @@ fn weight_shape(desc: &Description, layer: &str, w: &LayerWeights) -> Result<Vec
                 }
             }
         }
-        other => Err(format!("has weights but is a {} layer (only conv2d and dense have weights)", op_name(other))),
-    }
-}
-
-fn op_name(s: &LayerSpec) -> &'static str {
-    match s {
-        LayerSpec::Conv2d(_) => "conv2d",
-        LayerSpec::Dense(_) => "dense",
-        LayerSpec::MaxPool(_) => "max_pool",
-        LayerSpec::AvgPool(_) => "avg_pool",
-        LayerSpec::GlobalAvgPool(_) => "global_avg_pool",
-        LayerSpec::Flatten(_) => "flatten",
-        LayerSpec::Add(_) => "add",
-        LayerSpec::Concat(_) => "concat",
+        other => Err(format!("has weights but is a {} layer (only conv2d and dense have weights)", other.op())),
     }
 }
 

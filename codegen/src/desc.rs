@@ -443,6 +443,20 @@ impl Op {
 }
 
 impl LayerSpec {
+    /// The op's name as written in descriptions (and artifacts).
+    pub fn op(&self) -> &'static str {
+        match self {
+            LayerSpec::Conv2d(_) => "conv2d",
+            LayerSpec::Dense(_) => "dense",
+            LayerSpec::MaxPool(_) => "max_pool",
+            LayerSpec::AvgPool(_) => "avg_pool",
+            LayerSpec::GlobalAvgPool(_) => "global_avg_pool",
+            LayerSpec::Flatten(_) => "flatten",
+            LayerSpec::Add(_) => "add",
+            LayerSpec::Concat(_) => "concat",
+        }
+    }
+
     /// The layer's name.
     pub fn name(&self) -> &str {
         match self {
@@ -616,7 +630,7 @@ impl Description {
                         format!(
                             "reads `{from}`, a signed tensor (activation \"none\"): {} needs an unsigned input \
                              (give `{from}` a ReLU activation)",
-                            spec_op(spec)
+                            spec.op()
                         ),
                     ));
                 }
@@ -859,19 +873,6 @@ impl Resolved {
             }
         }
         (params, macs)
-    }
-}
-
-fn spec_op(s: &LayerSpec) -> &'static str {
-    match s {
-        LayerSpec::Conv2d(_) => "conv2d",
-        LayerSpec::Dense(_) => "dense",
-        LayerSpec::MaxPool(_) => "max_pool",
-        LayerSpec::AvgPool(_) => "avg_pool",
-        LayerSpec::GlobalAvgPool(_) => "global_avg_pool",
-        LayerSpec::Flatten(_) => "flatten",
-        LayerSpec::Add(_) => "add",
-        LayerSpec::Concat(_) => "concat",
     }
 }
 
