@@ -15,13 +15,8 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A 16×16 grey image: a horizontal (class 0) or vertical (class 1) bar at a seeded position, over noise.
 fn bar(class: usize, seed: u64) -> image::GrayImage {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
+    let mut rng = bsq_train::data::Rng::new(seed);
+    let mut next = move || rng.next_u64();
     let at = 3 + (next() % 10) as u32;
     image::GrayImage::from_fn(16, 16, |x, y| {
         let on = if class == 0 { y == at || y == at + 1 } else { x == at || x == at + 1 };
@@ -149,13 +144,8 @@ fn add_npz<W: std::io::Write + std::io::Seek>(
 
 /// `n` windows of 16 samples of `a·sin(2π·f·t + φ)`: signed float features, as a sensor gives.
 fn waves(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut uniform = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f32 / (1u64 << 53) as f32
-    };
+    let mut rng = bsq_train::data::Rng::new(seed);
+    let mut uniform = move || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32;
     let mut v = Vec::with_capacity(n * 16);
     for _ in 0..n {
         let (a, f, p) = (0.5 + uniform(), 1.0 + 2.0 * uniform(), std::f32::consts::TAU * uniform());
