@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 /// The models, one binary each (`src/bin/<name>.rs`).
-const MODELS: [&str; 8] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "lenet"];
+const MODELS: [&str; 9] =
+    ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad", "lenet"];
 
 fn main() {
     if let Err(e) = run() {

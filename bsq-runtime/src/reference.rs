@@ -109,8 +109,16 @@ pub fn dense(
     Ok(())
 }
 
-/// Max pooling (no padding): the largest value in each window, compared as signed if `signed`. Input and
-/// output share scale and type.
+/// The input cell `(y·s_h − pad_top + i, x·s_w − pad_left + j)` of window element `(i, j)` of output
+/// `(y, x)`, if it is inside the input (padded cells are not).
+fn pool_cell(shape: &PoolShape, y: usize, x: usize, i: usize, j: usize) -> Option<(usize, usize)> {
+    let iy = (y * shape.stride_h + i).checked_sub(shape.pad_top).filter(|&v| v < shape.in_h)?;
+    let ix = (x * shape.stride_w + j).checked_sub(shape.pad_left).filter(|&v| v < shape.in_w)?;
+    Some((iy, ix))
+}
+
+/// Max pooling: the largest value among the input cells of each window (padded cells are ignored),
+/// compared as signed if `signed`. Input and output share scale and type.
 pub fn max_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]) -> Result<(), Error> {
     let (in_len, out_len, oh, ow) = shape.lens()?;
     check_len("pool input", in_len, input.len())?;
@@ -121,16 +129,12 @@ pub fn max_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]
                 let mut best = i32::MIN;
                 for i in 0..shape.k_h {
                     for j in 0..shape.k_w {
-                        let k = ((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c;
-                        // `get`: every index is inside (checked lengths); no panic path in the firmware.
-                        best = best.max(load(input.get(k).copied().unwrap_or(0), signed));
-                        // Not unrolled: pooling is a sliver of a network's work, its code is flash.
-                        core::hint::black_box(());
+                        if let Some((iy, ix)) = pool_cell(shape, y, x, i, j) {
+                            best = best.max(load(input[(iy * shape.in_w + ix) * shape.c + c], signed));
+                        }
                     }
                 }
-                if let Some(o) = output.get_mut((y * ow + x) * shape.c + c) {
-                    *o = best as u8;
-                }
+                output[(y * ow + x) * shape.c + c] = best as u8;
             }
         }
     }
@@ -145,26 +149,25 @@ pub fn div_round(sum: i32, n: i32) -> i32 {
     if sum >= 0 { q(sum) } else { -q(-sum) }
 }
 
-/// Average pooling (no padding): `round(Σ window / (k_h·k_w))`, ties away from zero. Input and output share
-/// scale and type.
+/// Average pooling: `round(Σ / n)` over the `n ≥ 1` input cells of each window (padded cells are neither
+/// summed nor counted), ties away from zero ([`div_round`]). Input and output share scale and type.
 pub fn avg_pool(shape: &PoolShape, signed: bool, input: &[u8], output: &mut [u8]) -> Result<(), Error> {
     let (in_len, out_len, oh, ow) = shape.lens()?;
     check_len("pool input", in_len, input.len())?;
     check_len("pool output", out_len, output.len())?;
-    let n = (shape.k_h * shape.k_w) as i32;
     for y in 0..oh {
         for x in 0..ow {
             for c in 0..shape.c {
-                let mut sum = 0i32;
+                let (mut sum, mut n) = (0i32, 0i32);
                 for i in 0..shape.k_h {
                     for j in 0..shape.k_w {
-                        let k = ((y * shape.stride_h + i) * shape.in_w + x * shape.stride_w + j) * shape.c + c;
-                        sum += load(input.get(k).copied().unwrap_or(0), signed);
+                        if let Some((iy, ix)) = pool_cell(shape, y, x, i, j) {
+                            sum += load(input[(iy * shape.in_w + ix) * shape.c + c], signed);
+                            n += 1;
+                        }
                     }
                 }
-                if let Some(o) = output.get_mut((y * ow + x) * shape.c + c) {
-                    *o = div_round(sum, n) as u8;
-                }
+                output[(y * ow + x) * shape.c + c] = div_round(sum, n) as u8;
             }
         }
     }
@@ -180,8 +183,7 @@ pub fn global_avg_pool(
     input: &[u8],
     output: &mut [u8],
 ) -> Result<(), Error> {
-    let shape = PoolShape { in_h: h, in_w: w, c, k_h: h, k_w: w, stride_h: 1, stride_w: 1 };
-    avg_pool(&shape, signed, input, output)
+    avg_pool(&PoolShape::unpadded(h, w, c, h, w, 1, 1), signed, input, output)
 }
 
 /// One input of a residual [`add`]: bytes, their signedness and the requantization that brings them to the

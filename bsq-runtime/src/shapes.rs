@@ -87,7 +87,15 @@ impl Conv2dShape {
 /// Largest pooling window (elements): a window's sum of bytes is kept in `i32` (`2^23 · 255 < 2^31`).
 pub const MAX_POOL_WINDOW: usize = 1 << 23;
 
-/// Shape of a pooling window over one `H×W×C` image (HWC). No padding.
+/// Shape of a pooling window over one `H×W×C` image (HWC), with optional padding.
+///
+/// Output `(y, x, c)` covers input rows `y·stride_h − pad_top … y·stride_h − pad_top + k_h − 1` and columns
+/// `x·stride_w − pad_left … x·stride_w − pad_left + k_w − 1` of channel `c`; the output is
+/// `(in_h + pad_top + pad_bottom − k_h)/stride_h + 1` by `(in_w + pad_left + pad_right − k_w)/stride_w + 1`.
+/// Padded cells (outside the input) are **not** part of the window: max pooling ignores them and average
+/// pooling divides by the number of input cells in the window. Each padding is smaller than the kernel in its
+/// axis, so every window holds at least one input cell. With no padding (all 0, the [`Default`]) this is the
+/// plain pooling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolShape {
     /// Input height.
@@ -104,11 +112,73 @@ pub struct PoolShape {
     pub stride_h: usize,
     /// Horizontal stride.
     pub stride_w: usize,
+    /// Rows of padding above (not part of any window's value).
+    pub pad_top: usize,
+    /// Columns of padding on the left.
+    pub pad_left: usize,
+    /// Rows of padding below.
+    pub pad_bottom: usize,
+    /// Columns of padding on the right.
+    pub pad_right: usize,
 }
 
 impl PoolShape {
+    /// An unpadded window (all paddings 0).
+    pub const fn unpadded(
+        in_h: usize,
+        in_w: usize,
+        c: usize,
+        k_h: usize,
+        k_w: usize,
+        stride_h: usize,
+        stride_w: usize,
+    ) -> Self {
+        Self { in_h, in_w, c, k_h, k_w, stride_h, stride_w, pad_top: 0, pad_left: 0, pad_bottom: 0, pad_right: 0 }
+    }
+
     /// Validates and returns `(input_len, output_len, out_h, out_w)`.
+    ///
+    /// Errors ([`Error::Shape`]): "zero dimension", "zero stride", "padding not smaller than the kernel",
+    /// "overflow" (a padded side), "window larger than input" (larger than the padded input),
+    /// "size overflows usize", "window too large" (more than [`MAX_POOL_WINDOW`] elements).
+    ///
+    /// Always inlined: on a constant shape (generated code) the checks fold away.
+    #[inline(always)]
     pub fn lens(&self) -> Result<(usize, usize, usize, usize), Error> {
+        if self.in_h == 0 || self.in_w == 0 || self.c == 0 || self.k_h == 0 || self.k_w == 0 {
+            return Err(Error::Shape { what: "zero dimension" });
+        }
+        if self.stride_h == 0 || self.stride_w == 0 {
+            return Err(Error::Shape { what: "zero stride" });
+        }
+        if self.pad_top >= self.k_h
+            || self.pad_bottom >= self.k_h
+            || self.pad_left >= self.k_w
+            || self.pad_right >= self.k_w
+        {
+            return Err(Error::Shape { what: "padding not smaller than the kernel" });
+        }
+        let ph = self.in_h.checked_add(self.pad_top).and_then(|v| v.checked_add(self.pad_bottom));
+        let pw = self.in_w.checked_add(self.pad_left).and_then(|v| v.checked_add(self.pad_right));
+        let (Some(ph), Some(pw)) = (ph, pw) else { return Err(Error::Shape { what: "overflow" }) };
+        if self.k_h > ph || self.k_w > pw {
+            return Err(Error::Shape { what: "window larger than input" });
+        }
+        let oh = (ph - self.k_h) / self.stride_h + 1;
+        let ow = (pw - self.k_w) / self.stride_w + 1;
+        let of = Error::Shape { what: "size overflows usize" };
+        let input = self.in_h.checked_mul(self.in_w).and_then(|v| v.checked_mul(self.c)).ok_or(of)?;
+        let output = oh.checked_mul(ow).and_then(|v| v.checked_mul(self.c)).ok_or(of)?;
+        if self.k_h.checked_mul(self.k_w).is_none_or(|a| a > MAX_POOL_WINDOW) {
+            return Err(Error::Shape { what: "window too large" });
+        }
+        Ok((input, output, oh, ow))
+    }
+
+    /// [`Self::lens`] for a shape known to have no padding (the pooling kernels' unpadded loops, reached only
+    /// then): the same checks and results without the padding terms, as before pools had padding.
+    #[inline(always)]
+    pub(crate) fn lens_unpadded(&self) -> Result<(usize, usize, usize, usize), Error> {
         if self.in_h == 0 || self.in_w == 0 || self.c == 0 || self.k_h == 0 || self.k_w == 0 {
             return Err(Error::Shape { what: "zero dimension" });
         }

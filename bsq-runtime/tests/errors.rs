@@ -135,7 +135,7 @@ fn dense_errors() {
 
 #[test]
 fn pool_add_argmax_errors() {
-    let shape = PoolShape { in_h: 4, in_w: 4, c: 2, k_h: 2, k_w: 2, stride_h: 2, stride_w: 2 };
+    let shape = PoolShape { in_h: 4, in_w: 4, c: 2, k_h: 2, k_w: 2, stride_h: 2, stride_w: 2, ..PoolShape::default() };
     let input = [0u8; 32];
     let mut out = [0u8; 8];
     assert_eq!(bsq_runtime::max_pool(&shape, false, &input, &mut out), Ok(()));
@@ -149,6 +149,10 @@ fn pool_add_argmax_errors() {
         (PoolShape { stride_w: 0, ..shape }, "zero stride"),
         (PoolShape { k_h: 5, ..shape }, "window larger than input"),
         (PoolShape { in_h: usize::MAX, in_w: 2, ..shape }, "size overflows usize"),
+        (PoolShape { pad_left: 2, ..shape }, "padding not smaller than the kernel"),
+        (PoolShape { pad_bottom: 2, ..shape }, "padding not smaller than the kernel"),
+        (PoolShape { in_h: usize::MAX, pad_top: 1, ..shape }, "overflow"),
+        (PoolShape { in_h: 1, k_h: 3, pad_top: 1, ..shape }, "window larger than input"),
     ] {
         assert_eq!(bsq_runtime::max_pool(&sh, false, &input, &mut out), Err(Error::Shape { what }), "{sh:?}");
     }
@@ -273,8 +277,10 @@ proptest! {
     fn pools_random_shapes_never_panic(
         in_h in 0usize..6, in_w in 0usize..6, c in 0usize..4, k_h in 0usize..7, k_w in 0usize..7,
         stride_h in 0usize..3, stride_w in 0usize..3, in_len in 0usize..150, out_len in 0usize..50, signed in any::<bool>(),
+        pad in prop_oneof![Just([0usize; 4]), proptest::array::uniform4(0usize..5)],
     ) {
-        let shape = PoolShape { in_h, in_w, c, k_h, k_w, stride_h, stride_w };
+        let [pad_top, pad_left, pad_bottom, pad_right] = pad;
+        let shape = PoolShape { in_h, in_w, c, k_h, k_w, stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right };
         let input = vec![0x81u8; in_len];
         let mut out = vec![0u8; out_len];
         let ok = shape.lens().map(|(i, o, _, _)| i == in_len && o == out_len).unwrap_or(false);

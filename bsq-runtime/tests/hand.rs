@@ -138,13 +138,13 @@ fn avg_pool_ties_by_hand() {
     let top = [1u8, 1, 3, 3, 5, 5, 2, 2, 3, 3];
     let bottom = [0u8, 0, 0, 0, 0, 0, 1, 0, 1, 0];
     let input: Vec<u8> = top.iter().chain(bottom.iter()).copied().collect();
-    let shape = PoolShape { in_h: 2, in_w: 10, c: 1, k_h: 2, k_w: 2, stride_h: 2, stride_w: 2 };
+    let shape = PoolShape { in_h: 2, in_w: 10, c: 1, k_h: 2, k_w: 2, stride_h: 2, stride_w: 2, ..PoolShape::default() };
     let mut out = [0u8; 5];
     bsq_runtime::avg_pool(&shape, false, &input, &mut out).unwrap();
     assert_eq!(out, [1, 2, 3, 1, 2]);
     // Signed: windows (−1,−1,0,0) and (−3,−3,0,0).
     let input: Vec<u8> = [-1i8, -1, -3, -3, 0, 0, 0, 0].iter().map(|&v| v as u8).collect();
-    let shape = PoolShape { in_h: 2, in_w: 4, c: 1, k_h: 2, k_w: 2, stride_h: 2, stride_w: 2 };
+    let shape = PoolShape { in_h: 2, in_w: 4, c: 1, k_h: 2, k_w: 2, stride_h: 2, stride_w: 2, ..PoolShape::default() };
     let mut out = [0u8; 2];
     bsq_runtime::avg_pool(&shape, true, &input, &mut out).unwrap();
     assert_eq!(out, [-1i8 as u8, -2i8 as u8]);
@@ -158,7 +158,7 @@ fn avg_pool_ties_by_hand() {
 #[test]
 fn max_pool_and_argmax_signedness() {
     let input = [0x80u8, 0x01, 0xFF, 0x7F];
-    let shape = PoolShape { in_h: 1, in_w: 4, c: 1, k_h: 1, k_w: 2, stride_h: 1, stride_w: 2 };
+    let shape = PoolShape { in_h: 1, in_w: 4, c: 1, k_h: 1, k_w: 2, stride_h: 1, stride_w: 2, ..PoolShape::default() };
     let mut out = [0u8; 2];
     bsq_runtime::max_pool(&shape, true, &input, &mut out).unwrap();
     assert_eq!(out, [0x01, 0x7F]);

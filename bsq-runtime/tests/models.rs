@@ -16,23 +16,41 @@ fn round_div(s: i64, n: i64) -> i64 {
     if 2 * r.abs() >= n { q + s.signum() } else { q }
 }
 
+/// Random pool shapes, with a random padding (each side smaller than the kernel) in half of them.
 fn pool_case() -> impl Strategy<Value = (PoolShape, bool, Vec<u8>)> {
-    (1usize..=7, 1usize..=7, 1usize..=5, 1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3, any::<bool>()).prop_flat_map(
-        |(h, w, c, kh, kw, sh, sw, signed)| {
-            let shape = PoolShape { in_h: h.max(kh), in_w: w.max(kw), c, k_h: kh, k_w: kw, stride_h: sh, stride_w: sw };
+    (1usize..=7, 1usize..=7, 1usize..=5, 1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3, any::<bool>(), any::<bool>())
+        .prop_flat_map(|(h, w, c, kh, kw, sh, sw, signed, padded)| {
+            let pads = if padded { (0..kh, 0..kw, 0..kh, 0..kw).boxed() } else { Just((0, 0, 0, 0)).boxed() };
+            (Just((h, w, c, kh, kw, sh, sw, signed)), pads)
+        })
+        .prop_flat_map(|((h, w, c, kh, kw, sh, sw, signed), (pt, pl, pb, pr))| {
+            let shape = PoolShape {
+                in_h: h.max(kh.saturating_sub(pt + pb)),
+                in_w: w.max(kw.saturating_sub(pl + pr)),
+                c,
+                k_h: kh,
+                k_w: kw,
+                stride_h: sh,
+                stride_w: sw,
+                pad_top: pt,
+                pad_left: pl,
+                pad_bottom: pb,
+                pad_right: pr,
+            };
             let len = shape.in_h * shape.in_w * c;
             (Just(shape), Just(signed), proptest::collection::vec(any::<u8>(), len))
-        },
-    )
+        })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
+    /// Pools ≡ the model: a window is its input cells (padded positions are skipped), max over them, average
+    /// = their sum / their count.
     #[test]
     fn pools_match_model((shape, signed, input) in pool_case()) {
-        let oh = (shape.in_h - shape.k_h) / shape.stride_h + 1;
-        let ow = (shape.in_w - shape.k_w) / shape.stride_w + 1;
+        let oh = (shape.in_h + shape.pad_top + shape.pad_bottom - shape.k_h) / shape.stride_h + 1;
+        let ow = (shape.in_w + shape.pad_left + shape.pad_right - shape.k_w) / shape.stride_w + 1;
         let mut mx = vec![0u8; oh * ow * shape.c];
         let mut av = vec![0u8; oh * ow * shape.c];
         bsq_runtime::max_pool(&shape, signed, &input, &mut mx).unwrap();
@@ -42,12 +60,15 @@ proptest! {
                 for c in 0..shape.c {
                     let window: Vec<i64> = (0..shape.k_h)
                         .flat_map(|i| (0..shape.k_w).map(move |j| (i, j)))
-                        .map(|(i, j)| {
-                            let (yy, xx) = (y * shape.stride_h + i, x * shape.stride_w + j);
-                            val(input[(yy * shape.in_w + xx) * shape.c + c], signed)
+                        .filter_map(|(i, j)| {
+                            let yy = (y * shape.stride_h + i) as i64 - shape.pad_top as i64;
+                            let xx = (x * shape.stride_w + j) as i64 - shape.pad_left as i64;
+                            let inside = yy >= 0 && xx >= 0 && yy < shape.in_h as i64 && xx < shape.in_w as i64;
+                            inside.then(|| val(input[(yy as usize * shape.in_w + xx as usize) * shape.c + c], signed))
                         })
                         .collect();
                     let o = (y * ow + x) * shape.c + c;
+                    prop_assert!(!window.is_empty(), "window {} has no input cell", o);
                     prop_assert_eq!(val(mx[o], signed), *window.iter().max().unwrap(), "max at {}", o);
                     let n = window.len() as i64;
                     prop_assert_eq!(val(av[o], signed), round_div(window.iter().sum(), n), "avg at {}", o);

@@ -458,12 +458,12 @@ pub mod to_artifact {
 
     /// A max pooling (no padding).
     pub fn maxpool(name: &str, input: &str, kernel: [usize; 2], stride: [usize; 2]) -> Layer {
-        Layer::MaxPool(art::Pool { name: name.into(), input: input.into(), kernel, stride })
+        Layer::MaxPool(art::Pool { name: name.into(), input: input.into(), kernel, stride, padding: None })
     }
 
     /// An average pooling (no padding).
     pub fn avgpool(name: &str, input: &str, kernel: [usize; 2], stride: [usize; 2]) -> Layer {
-        Layer::AvgPool(art::Pool { name: name.into(), input: input.into(), kernel, stride })
+        Layer::AvgPool(art::Pool { name: name.into(), input: input.into(), kernel, stride, padding: None })
     }
 
     /// Global average pooling.

@@ -252,7 +252,7 @@ pub struct Dense {
     pub out: Quant,
 }
 
-/// A pooling window (no padding); output has the input's quantization.
+/// A pooling window, optionally padded; output has the input's quantization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
@@ -264,6 +264,18 @@ pub struct Pool {
     pub kernel: [usize; 2],
     /// `[s_h, s_w]`.
     pub stride: [usize; 2],
+    /// `[top, left, bottom, right]` padding (absent or `null`: none), each side smaller than the kernel in its
+    /// axis. Padded cells are not part of a window: `max_pool` ignores them, `avg_pool` divides by the number
+    /// of input cells in the window. Not written when absent, so older artifacts keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding: Option<[usize; 4]>,
+}
+
+impl Pool {
+    /// `[top, left, bottom, right]`, zeros when absent.
+    pub fn padding(&self) -> [usize; 4] {
+        self.padding.unwrap_or([0; 4])
+    }
 }
 
 /// Global average pooling `[H,W,C] → [1,1,C]`, or flatten `[H,W,C] → [1,1,H·W·C]`.

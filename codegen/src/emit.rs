@@ -219,8 +219,18 @@ pub fn emit(m: &Compiled, source: &str) -> String {
             Kind::MaxPool { shape, .. } | Kind::AvgPool { shape, .. } => {
                 let _ = writeln!(
                     o,
-                    "const {pfx}_SHAPE: rt::PoolShape = rt::PoolShape {{\n    in_h: {},\n    in_w: {},\n    c: {},\n    k_h: {},\n    k_w: {},\n    stride_h: {},\n    stride_w: {},\n}};",
-                    shape.in_h, shape.in_w, shape.c, shape.k_h, shape.k_w, shape.stride_h, shape.stride_w
+                    "const {pfx}_SHAPE: rt::PoolShape = rt::PoolShape {{\n    in_h: {},\n    in_w: {},\n    c: {},\n    k_h: {},\n    k_w: {},\n    stride_h: {},\n    stride_w: {},\n    pad_top: {},\n    pad_left: {},\n    pad_bottom: {},\n    pad_right: {},\n}};",
+                    shape.in_h,
+                    shape.in_w,
+                    shape.c,
+                    shape.k_h,
+                    shape.k_w,
+                    shape.stride_h,
+                    shape.stride_w,
+                    shape.pad_top,
+                    shape.pad_left,
+                    shape.pad_bottom,
+                    shape.pad_right
                 );
             }
             Kind::Add { ra, rb, stage: s, .. } => {
@@ -326,13 +336,16 @@ pub fn emit(m: &Compiled, source: &str) -> String {
                     "        let y = &mut bytes[{ys}..{ye}];\n        rt::arena::fill_channels(&{pfx}_FILL, y)?;"
                 );
             }
-            Kind::MaxPool { signed, .. } => {
+            // The pooling loops for padded or unpadded shapes only (the firmware links what it uses).
+            Kind::MaxPool { signed, shape } => {
                 single_io(&mut o);
-                let _ = writeln!(o, "        rt::max_pool(&{pfx}_SHAPE, {signed}, x, y)?;");
+                let padded = bsq_runtime::pool_padded(shape);
+                let _ = writeln!(o, "        rt::max_pool_with::<{padded}>(&{pfx}_SHAPE, {signed}, x, y)?;");
             }
-            Kind::AvgPool { signed, .. } => {
+            Kind::AvgPool { signed, shape } => {
                 single_io(&mut o);
-                let _ = writeln!(o, "        rt::avg_pool(&{pfx}_SHAPE, {signed}, x, y)?;");
+                let padded = bsq_runtime::pool_padded(shape);
+                let _ = writeln!(o, "        rt::avg_pool_with::<{padded}>(&{pfx}_SHAPE, {signed}, x, y)?;");
             }
             Kind::Add { a_signed, b_signed, .. } => {
                 match (range(op.inputs[0]), range(op.inputs[1])) {

@@ -1,6 +1,6 @@
 //! Deterministic fixture models (seeded): small artifacts that cover every op, every weight width 1–8,
 //! 0-bit layers, signed and unsigned activations of 2, 4 and 8 bits, BatchNorm with negative γ, strided
-//! residual blocks, grouped/depthwise convolutions and an input zero point. Used by the tests here, by the QEMU suite and as examples of the artifact format.
+//! residual blocks, grouped/depthwise convolutions, an input zero point and padded pooling. Used by the tests here, by the QEMU suite and as examples of the artifact format.
 //!
 //! Activation scales are calibrated like a trainer would: each layer's output scale comes from the real
 //! (float) pre-activation range over calibration inputs, computed from the integer outputs of the layers
@@ -13,7 +13,7 @@ use crate::artifact::*;
 use crate::exec::Executor;
 
 /// Names of the fixtures, in a stable order.
-pub const NAMES: [&str; 7] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint"];
+pub const NAMES: [&str; 8] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad"];
 
 /// The fixtures' generator: SplitMix64 from `rand_xoshiro`, whose stream is fixed by its definition (the
 /// fixtures, their inputs and the goldens stay the same across versions), with the few draws they use.
@@ -261,7 +261,21 @@ impl Gen {
     }
 
     fn pool(&mut self, name: &str, input: &str, k: usize, max: bool) {
-        let p = Pool { name: name.into(), input: input.into(), kernel: [k, k], stride: [k, k] };
+        let p = Pool { name: name.into(), input: input.into(), kernel: [k, k], stride: [k, k], padding: None };
+        self.push(if max { Layer::MaxPool(p) } else { Layer::AvgPool(p) });
+    }
+
+    /// A pooling window with any kernel, stride and padding.
+    fn padded_pool(
+        &mut self,
+        name: &str,
+        input: &str,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 4],
+        max: bool,
+    ) {
+        let p = Pool { name: name.into(), input: input.into(), kernel, stride, padding: Some(pad) };
         self.push(if max { Layer::MaxPool(p) } else { Layer::AvgPool(p) });
     }
 
@@ -439,6 +453,23 @@ pub fn fixture(name: &str) -> Option<Artifact> {
             g.dense("fcin", "flat", 8, 2, u(8));
             g.add("mix", "gap", "fcin", u(8));
             g.dense("fc", "mix", 10, 8, s(8));
+            g.finish()
+        }
+        // Padded pooling: max and average pools with padding on every side (3×3, stride 2), on one side only
+        // (the average divides by the input cells of each window), a non-square window with a non-square
+        // stride, on unsigned and signed tensors.
+        "poolpad" => {
+            let mut g = Gen::new(name, [9, 9, 2], 10);
+            g.conv("conv1", "input", 8, 3, 1, [1, 1, 1, 1], 4, u(8), false);
+            g.padded_pool("mp", "conv1", [3, 3], [2, 2], [1, 1, 1, 1], true);
+            g.padded_pool("apu", "conv1", [2, 2], [2, 2], [1, 1, 0, 0], false);
+            g.add("sum1", "mp", "apu", u(8));
+            g.conv("conv2", "sum1", 8, 3, 1, [1, 1, 1, 1], 5, s(8), true);
+            g.padded_pool("ap", "conv2", [3, 3], [2, 2], [1, 1, 1, 1], false);
+            g.padded_pool("mp2", "ap", [2, 3], [1, 2], [1, 1, 0, 1], true);
+            g.add("u", "mp2", "mp2", u(8));
+            g.unary("flat", "u", false);
+            g.dense("fc", "flat", 10, 6, s(8));
             g.finish()
         }
         // Not in NAMES (not in the QEMU suites): the demo's LeNet (`bsq train --model lenet`) with the

@@ -585,6 +585,7 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                 }
             }
             Layer::MaxPool(p) | Layer::AvgPool(p) => {
+                let [pad_top, pad_left, pad_bottom, pad_right] = p.padding();
                 let shape = PoolShape {
                     in_h: x.shape[0],
                     in_w: x.shape[1],
@@ -593,6 +594,10 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                     k_w: p.kernel[1],
                     stride_h: p.stride[0],
                     stride_w: p.stride[1],
+                    pad_top,
+                    pad_left,
+                    pad_bottom,
+                    pad_right,
                 };
                 let signed = x.quant.signed;
                 let kind = if matches!(layer, Layer::MaxPool(_)) {
@@ -603,15 +608,7 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                 (kind, 0, None, 0)
             }
             Layer::GlobalAvgPool(_) => {
-                let shape = PoolShape {
-                    in_h: x.shape[0],
-                    in_w: x.shape[1],
-                    c: x.shape[2],
-                    k_h: x.shape[0],
-                    k_w: x.shape[1],
-                    stride_h: 1,
-                    stride_w: 1,
-                };
+                let shape = PoolShape::unpadded(x.shape[0], x.shape[1], x.shape[2], x.shape[0], x.shape[1], 1, 1);
                 (Kind::AvgPool { shape, signed: x.quant.signed }, 0, None, 0)
             }
             Layer::Add(ad) => {

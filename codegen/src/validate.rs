@@ -397,18 +397,33 @@ fn check_layer(layer: &Layer, tensors: &Tensors) -> Result<TensorInfo, ArtifactE
             let x = input_of(name, "input", &p.input, tensors)?;
             let [kh, kw] = p.kernel;
             let [sh, sw] = p.stride;
-            if kh == 0 || kw == 0 || kh > x.shape[0] || kw > x.shape[1] {
+            let [pt, pl, pb, pr] = p.padding();
+            if kh == 0 || kw == 0 {
+                return Err(ArtifactError::field(name, "kernel", format!("{:?} has a zero dimension", p.kernel)));
+            }
+            // Each padding smaller than the kernel: every window holds at least one input cell.
+            if pt >= kh || pb >= kh || pl >= kw || pr >= kw {
+                return Err(ArtifactError::field(
+                    name,
+                    "padding",
+                    format!("{:?} must be smaller than the kernel {:?}", p.padding(), p.kernel),
+                ));
+            }
+            let ph = x.shape[0].checked_add(pt).and_then(|v| v.checked_add(pb)).ok_or_else(|| too_large("padding"))?;
+            let pw = x.shape[1].checked_add(pl).and_then(|v| v.checked_add(pr)).ok_or_else(|| too_large("padding"))?;
+            if kh > ph || kw > pw {
+                let padded = if p.padding() == [0; 4] { String::new() } else { format!(" padded to {ph}x{pw}") };
                 return Err(ArtifactError::field(
                     name,
                     "kernel",
-                    format!("{:?} does not fit input `{}` of shape {:?}", p.kernel, p.input, x.shape),
+                    format!("{:?} does not fit input `{}` of shape {:?}{padded}", p.kernel, p.input, x.shape),
                 ));
             }
             if sh == 0 || sw == 0 {
                 return Err(ArtifactError::field(name, "stride", format!("{:?} has a zero stride", p.stride)));
             }
             check_window(name, "kernel", kh * kw)?;
-            let shape = [(x.shape[0] - kh) / sh + 1, (x.shape[1] - kw) / sw + 1, x.shape[2]];
+            let shape = [(ph - kh) / sh + 1, (pw - kw) / sw + 1, x.shape[2]];
             let len = checked_len(name, "output shape", shape)?;
             Ok(TensorInfo { shape, len, quant: x.quant })
         }

@@ -11,21 +11,24 @@
 //! | [`dense`] | yes | DSP: widened activations, two rows per pass, `SMLABB`/`SMLABT` or `SXTB16`+`SMLAD`; portable: weights decoded on the fly, 8 fields per group, const width |
 //! | [`add`] | yes | the rescalings' constants loaded once |
 //! | [`pad`] | yes | whole rows: constant runs for the border, one copy per input row |
-//! | [`max_pool`], [`avg_pool`], [`global_avg_pool`], [`argmax`] | = reference | already linear |
+//! | [`max_pool`], [`avg_pool`], [`global_avg_pool`] | = reference, panic-free | one loop nest for unpadded and one for padded shapes (`*_pool_with::<PADDED>`: a firmware links the ones it uses); not unrolled: flash over speed |
+//! | [`argmax`] | = reference | already linear |
 
 mod conv;
 mod decode;
 mod dense;
 mod grouped;
 mod pad;
+mod pool;
 
-pub use crate::reference::{AddInput, argmax, avg_pool, div_round, global_avg_pool, max_pool};
+pub use crate::reference::{AddInput, argmax, div_round};
 pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
 pub use dense::{dense, dense_bits, dense_dsp};
 pub use grouped::{
     DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_path, grouped_paths, grouped_scratch_len,
 };
 pub use pad::pad;
+pub use pool::{avg_pool, avg_pool_with, global_avg_pool, max_pool, max_pool_with, pool_padded};
 
 use crate::requant::{MAX_SHIFT, MIN_SHIFT, saturating_rounding_doubling_high_mul, store};
 use crate::{Error, OutputStage, PackedWeights, Requant};

@@ -112,7 +112,7 @@ fn shape(
 }
 
 fn pool(in_h: usize, in_w: usize, c: usize, k: usize, s: (usize, usize)) -> PoolShape {
-    PoolShape { in_h, in_w, c, k_h: k, k_w: k, stride_h: s.0, stride_w: s.1 }
+    PoolShape { in_h, in_w, c, k_h: k, k_w: k, stride_h: s.0, stride_w: s.1, ..PoolShape::default() }
 }
 
 /// The self-test suite every machine runs: every kernel, every weight width 0..=8, signed and unsigned

@@ -32,3 +32,7 @@ pub mod dsconv {
 pub mod zeropoint {
     include!(concat!(env!("OUT_DIR"), "/zeropoint.rs"));
 }
+/// The `poolpad` fixture (padded max and average pooling).
+pub mod poolpad {
+    include!(concat!(env!("OUT_DIR"), "/poolpad.rs"));
+}

@@ -73,6 +73,11 @@ fn zeropoint_matches() {
 }
 
 #[test]
+fn poolpad_matches() {
+    check("poolpad", runner!(poolpad), models::poolpad::INPUT_LEN, models::poolpad::ARENA_BYTES);
+}
+
+#[test]
 fn generated_constants_describe_the_model() {
     use models::resblock as m;
     assert_eq!(m::INPUT_SHAPE, [8, 8, 3]);
