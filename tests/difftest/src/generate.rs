@@ -18,6 +18,9 @@
 //! `s_in · weight.scale / (2^n − 1) · c / out.scale` (`c` the BatchNorm or channel scale) is chosen near
 //! `target / typical |acc|`, so outputs use their range instead of saturating.
 //!
+//! About 40 % of the pools have a `padding` field (random sides smaller than the kernel, explicit zeros, or
+//! `null`), drawn from a stream of its own like the zero point.
+//!
 //! About a fifth of the models have an input zero point (`input.zero_point`, 1..=255, often 128): then only
 //! `conv2d`, `dense` and `flatten` read the input and flattens of it (artifact.md § Validation), so the pools,
 //! `global_avg_pool` and `add` pick other tensors. It is drawn from a stream of its own, so a model without a
@@ -168,6 +171,9 @@ struct Gen<'a> {
     target: usize,
     /// The `zero_point` written into `input` (`None`: no field; `Some(Value::Null)` or 0: the default).
     zero_point: Option<Value>,
+    /// The stream of the pools' padding (apart from the main one, so models without padded pools are the
+    /// documents they were before padded pools existed).
+    pad_rng: ChaCha8Rng,
 }
 
 /// The `f32` nearest to `x`, as a JSON number (exact `f64` of that `f32`); `x` must be finite.
@@ -217,7 +223,9 @@ impl<'a> Gen<'a> {
         let input =
             Tensor { name: "input".into(), shape, q: Quant { bits: 8, scale: scale(s), signed: false }, zp: z != 0 };
         let target = rng.random_range(1..=opts.max_layers.max(1));
-        Gen { rng, opts, tensors: vec![input], layers: Vec::new(), target, zero_point }
+        let mut pad_rng = ChaCha8Rng::seed_from_u64(seed);
+        pad_rng.set_stream(3);
+        Gen { rng, opts, tensors: vec![input], layers: Vec::new(), target, zero_point, pad_rng }
     }
 
     fn chance(&mut self, p: f64) -> bool {
@@ -628,19 +636,38 @@ impl<'a> Gen<'a> {
         );
     }
 
-    /// `max_pool`/`avg_pool` of any tensor: kernel ≤ 4 fitting the input, stride = kernel or 1..=3.
+    /// `max_pool`/`avg_pool` of any tensor: kernel ≤ 4 fitting the input, stride = kernel or 1..=3, and in
+    /// about 40 % of the pools a `padding` field: sides `0..k` (30 %, dropped if the output would exceed
+    /// `max_hw`), explicit zeros (5 %) or `null` (5 %).
     fn pool_step(&mut self, op: &str) -> bool {
         let Some(src) = self.pick(|t| !t.zp) else { return false };
         let x = self.tensors[src].clone();
         let [h, w, c] = x.shape;
         let k = [self.rng.random_range(1..=h.min(4)), self.rng.random_range(1..=w.min(4))];
         let s = if self.chance(0.5) { k } else { [self.rng.random_range(1..=3), self.rng.random_range(1..=3)] };
-        let shape = [out_dim(h, 0, 0, k[0], s[0]), out_dim(w, 0, 0, k[1], s[1]), c];
+        let (mut padding, mut pad) = match self.pad_rng.random_range(0..100u32) {
+            0..30 => {
+                let p = [k[0], k[1], k[0], k[1]].map(|k| self.pad_rng.random_range(0..k));
+                (Some(json!(p)), p)
+            }
+            30..35 => (Some(json!([0, 0, 0, 0])), [0; 4]),
+            35..40 => (Some(Value::Null), [0; 4]),
+            _ => (None, [0; 4]),
+        };
+        if out_dim(h, pad[0], pad[2], k[0], s[0]) > self.opts.max_hw.max(h)
+            || out_dim(w, pad[1], pad[3], k[1], s[1]) > self.opts.max_hw.max(w)
+        {
+            (padding, pad) = (None, [0; 4]);
+        }
+        let shape = [out_dim(h, pad[0], pad[2], k[0], s[0]), out_dim(w, pad[1], pad[3], k[1], s[1]), c];
         let mut m = Map::new();
         m.insert("op".into(), json!(op));
         m.insert("input".into(), json!(x.name));
         m.insert("kernel".into(), json!(k));
         m.insert("stride".into(), json!(s));
+        if let Some(p) = padding {
+            m.insert("padding".into(), p);
+        }
         self.push(if op == "max_pool" { "maxpool" } else { "avgpool" }, m, shape, x.q);
         true
     }

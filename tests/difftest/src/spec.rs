@@ -595,11 +595,15 @@ enum Op {
         input: String,
         kernel: [u64; 2],
         stride: [u64; 2],
+        /// `[top, left, bottom, right]`; all 0 when absent or `null`.
+        padding: [u64; 4],
     },
     AvgPool {
         input: String,
         kernel: [u64; 2],
         stride: [u64; 2],
+        /// `[top, left, bottom, right]`; all 0 when absent or `null`.
+        padding: [u64; 4],
     },
     GlobalAvgPool {
         input: String,
@@ -691,7 +695,8 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
             "out",
         ],
         "dense" => &["input", "in_features", "out_features", "weight", "bias", "bn", "channel_scale", "out"],
-        "max_pool" | "avg_pool" => &["input", "kernel", "stride"],
+        // artifact.md § Layers: "optional `padding [top,left,bottom,right]` (absent or `null`: none …)".
+        "max_pool" | "avg_pool" => &["input", "kernel", "stride", "padding"],
         "global_avg_pool" | "flatten" => &["input"],
         "add" => &["inputs", "out"],
         other => {
@@ -764,10 +769,11 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
             let input = required(raw.input, "input", ctx.clone())?;
             let kernel = required(raw.kernel, "kernel", ctx.clone())?;
             let stride = required(raw.stride, "stride", ctx.clone())?;
+            let padding = raw.padding.flatten().unwrap_or([0; 4]);
             if op_name == "max_pool" {
-                Op::MaxPool { input, kernel, stride }
+                Op::MaxPool { input, kernel, stride, padding }
             } else {
-                Op::AvgPool { input, kernel, stride }
+                Op::AvgPool { input, kernel, stride, padding }
             }
         }
         "global_avg_pool" => Op::GlobalAvgPool { input: required(raw.input, "input", ctx.clone())? },
@@ -1065,17 +1071,44 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
                 zero_point: 0,
             })
         }
-        Op::MaxPool { kernel, stride, .. } | Op::AvgPool { kernel, stride, .. } => {
+        Op::MaxPool { kernel, stride, padding, .. } | Op::AvgPool { kernel, stride, padding, .. } => {
+            // artifact.md § Validation, pools: "kernel without zeros; each padding smaller than the kernel in
+            // its axis …; the kernel fits the padded input …; stride without zeros; the window … has at most
+            // 2^23 elements".
             check_no_zero(name, "kernel", kernel)?;
-            if kernel[0] > h || kernel[1] > w {
-                return Err(invalid(name, "kernel", format!("kernel {kernel:?} larger than the input {h}×{w}")));
+            let [pt, pl, pb, pr] = *padding;
+            for (k, (pad, kern)) in
+                [(pt, kernel[0]), (pl, kernel[1]), (pb, kernel[0]), (pr, kernel[1])].into_iter().enumerate()
+            {
+                if pad >= kern {
+                    return Err(invalid(
+                        name,
+                        format!("padding[{k}]"),
+                        format!("padding {pad} is not smaller than the kernel {kern}"),
+                    ));
+                }
+            }
+            // In u128: no overflow (each term < 2^64).
+            let (ph, pw) =
+                (u128::from(h) + u128::from(pt) + u128::from(pb), u128::from(w) + u128::from(pl) + u128::from(pr));
+            if u128::from(kernel[0]) > ph || u128::from(kernel[1]) > pw {
+                return Err(invalid(
+                    name,
+                    "kernel",
+                    format!("kernel {kernel:?} larger than the padded input {ph}×{pw}"),
+                ));
             }
             check_no_zero(name, "stride", stride)?;
             if checked_product(kernel).is_none_or(|n| n > MAX_WINDOW) {
                 return Err(invalid(name, "kernel", "the window has more than 2^23 elements"));
             }
-            let oh = (h - kernel[0]) / stride[0] + 1;
-            let ow = (w - kernel[1]) / stride[1] + 1;
+            let oh = (ph - u128::from(kernel[0])) / u128::from(stride[0]) + 1;
+            let ow = (pw - u128::from(kernel[1])) / u128::from(stride[1]) + 1;
+            // "every tensor … has at most 2^31 − 1 elements" (checked by the caller on the u64 shape; an
+            // output side beyond u64 is refused here).
+            let (Ok(oh), Ok(ow)) = (u64::try_from(oh), u64::try_from(ow)) else {
+                return Err(invalid(name, "output shape", "the output has more than 2^31 − 1 elements"));
+            };
             Ok(TensorInfo { shape: [oh, ow, c], storage: own, zero_point: 0, ..src })
         }
         Op::GlobalAvgPool { .. } => {
@@ -1243,6 +1276,8 @@ enum Kernel {
         in_shape: [usize; 3],
         kernel: [usize; 2],
         stride: [usize; 2],
+        /// `[top, left]` (bottom and right padding only shape the output).
+        pad: [usize; 2],
         out_shape: [usize; 3],
     },
     Add {
@@ -1343,7 +1378,7 @@ fn lower(artifact: &Artifact, checked: &Checked) -> Result<Model, Rejection> {
                     stage,
                 }
             }
-            Op::MaxPool { input, kernel, stride } | Op::AvgPool { input, kernel, stride } => {
+            Op::MaxPool { input, kernel, stride, padding } | Op::AvgPool { input, kernel, stride, padding } => {
                 let src = tensor(input);
                 Kernel::Pool {
                     max: matches!(layer.op, Op::MaxPool { .. }),
@@ -1352,6 +1387,7 @@ fn lower(artifact: &Artifact, checked: &Checked) -> Result<Model, Rejection> {
                     in_shape: src.shape.map(to_usize),
                     kernel: kernel.map(to_usize),
                     stride: stride.map(to_usize),
+                    pad: [to_usize(padding[0]), to_usize(padding[1])],
                     out_shape: out.shape.map(to_usize),
                 }
             }
@@ -1365,6 +1401,7 @@ fn lower(artifact: &Artifact, checked: &Checked) -> Result<Model, Rejection> {
                     in_shape: src.shape.map(to_usize),
                     kernel: [to_usize(src.shape[0]), to_usize(src.shape[1])],
                     stride: [1, 1],
+                    pad: [0, 0],
                     out_shape: out.shape.map(to_usize),
                 }
             }
@@ -1606,22 +1643,31 @@ impl Kernel {
                     out[o] = store_byte(stage.value(o, acc));
                 }
             }
-            Kernel::Pool { max, src, signed, in_shape, kernel, stride, out_shape } => {
+            Kernel::Pool { max, src, signed, in_shape, kernel, stride, pad, out_shape } => {
                 let input = &store[*src];
-                let [_, iw, c] = *in_shape;
+                let [ih, iw, c] = *in_shape;
                 let [kh, kw] = *kernel;
                 let [oh, ow, _] = *out_shape;
                 for oy in 0..oh {
                     for ox in 0..ow {
                         for ch in 0..c {
-                            let window =
-                                (0..kh).flat_map(|i| (0..kw).map(move |j| (oy * stride[0] + i, ox * stride[1] + j)));
-                            let values = window.map(|(y, x)| load_byte(input[(y * iw + x) * c + ch], *signed));
+                            // runtime.md § Pooling windows: rows `y·s_h − pt …`, columns `x·s_w − pl …`, "of which
+                            // only the positions inside the input are part of the window".
+                            let window = (0..kh)
+                                .flat_map(|i| (0..kw).map(move |j| (oy * stride[0] + i, ox * stride[1] + j)))
+                                .filter_map(|(y, x)| {
+                                    let y = y.checked_sub(pad[0]).filter(|&y| y < ih)?;
+                                    let x = x.checked_sub(pad[1]).filter(|&x| x < iw)?;
+                                    Some((y, x))
+                                });
+                            let values: Vec<i32> =
+                                window.map(|(y, x)| load_byte(input[(y * iw + x) * c + ch], *signed)).collect();
                             let v = if *max {
-                                values.max().unwrap_or(0)
+                                values.iter().copied().max().unwrap_or(0)
                             } else {
-                                let sum: i64 = values.map(i64::from).sum();
-                                div_round(sum, (kh * kw) as i64) as i32
+                                // `round(Σ window / n)` over the window's `n ≥ 1` input cells.
+                                let sum: i64 = values.iter().map(|&v| i64::from(v)).sum();
+                                div_round(sum, values.len().max(1) as i64) as i32
                             };
                             out[(oy * ow + ox) * c + ch] = store_byte(v);
                         }

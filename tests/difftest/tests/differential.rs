@@ -133,3 +133,30 @@ fn readers_of_a_zero_pointed_input_are_refused_by_both() {
         assert_eq!(common::compare_text(&plain, &[vec![7; 32]]), Ok(Agreement::Ran), "{layers}");
     }
 }
+
+/// Models with a padded `max_pool` or `avg_pool` (about one in ten): byte for byte equal, and most of them
+/// run.
+#[test]
+fn padded_pool_models_agree_and_mostly_run() {
+    let opts = GenOptions::default();
+    let dir = failures_dir();
+    let mut tally = Tally::default();
+    let mut failures = Vec::new();
+    for seed in 0..MODELS {
+        let doc = bsq_difftest::generate::artifact(seed, &opts);
+        let padded = doc["layers"].as_array().unwrap().iter().any(|l| {
+            l["op"].as_str().is_some_and(|op| op.ends_with("_pool"))
+                && l.get("padding").and_then(|p| p.as_array()).is_some_and(|p| p.iter().any(|v| v.as_u64() != Some(0)))
+        });
+        if !padded {
+            continue;
+        }
+        match check_seed(seed, &opts, INPUTS, Some(&dir)) {
+            Ok((a, n)) => tally.add(a, n),
+            Err(e) => failures.push(e),
+        }
+    }
+    println!("models with a padded pool: {}", tally.summary());
+    assert!(failures.is_empty(), "{} models with padded pools disagree:\n{}", failures.len(), failures.join("\n"));
+    assert!(tally.ran() >= 100, "{}", tally.summary());
+}

@@ -105,7 +105,7 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
         let allowed: &[&str] = match op.as_str() {
             "conv2d" => &["in_channels", "out_channels", "kernel", "stride", "padding", "groups", "input"],
             "dense" => &["in_features", "out_features", "input"],
-            "max_pool" | "avg_pool" => &["kernel", "stride", "input"],
+            "max_pool" | "avg_pool" => &["kernel", "stride", "padding", "input"],
             "add" => &["inputs", "out"],
             _ => &["input"],
         };
@@ -324,11 +324,38 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
                 }
                 let (k, s) = (pair(&l["kernel"]), pair(&l["stride"]));
                 assert!(s[0] > 0 && s[1] > 0 && k[0] > 0 && k[1] > 0);
-                assert!(k[0] <= x.shape[0] && k[1] <= x.shape[1], "{name}: pool kernel does not fit");
+                // artifact.md: optional `padding` (absent or null: none), each side smaller than the kernel.
+                let pad: [u64; 4] = match obj.get("padding") {
+                    None => [0; 4],
+                    Some(Value::Null) => {
+                        feature("pool:padding-null");
+                        [0; 4]
+                    }
+                    Some(p) => {
+                        let p: Vec<u64> = p.as_array().unwrap().iter().map(u).collect();
+                        [p[0], p[1], p[2], p[3]]
+                    }
+                };
+                assert!(pad[0] < k[0] && pad[2] < k[0] && pad[1] < k[1] && pad[3] < k[1], "{name}: pool padding");
+                match pad {
+                    [0, 0, 0, 0] if obj.get("padding").is_some_and(Value::is_array) => feature("pool:padding-zeros"),
+                    [0, 0, 0, 0] => {}
+                    [t, l, b, r] => {
+                        feature(&format!("pool:padded-{op}"));
+                        if t != b || l != r {
+                            feature("pool:asymmetric-pad");
+                        }
+                        if x.signed {
+                            feature("pool:padded-signed");
+                        }
+                    }
+                }
+                let (ph, pw) = (x.shape[0] + pad[0] + pad[2], x.shape[1] + pad[1] + pad[3]);
+                assert!(k[0] <= ph && k[1] <= pw, "{name}: pool kernel does not fit");
                 if x.signed {
                     feature("pool:signed-input");
                 }
-                T { shape: [(x.shape[0] - k[0]) / s[0] + 1, (x.shape[1] - k[1]) / s[1] + 1, x.shape[2]], ..x }
+                T { shape: [(ph - k[0]) / s[0] + 1, (pw - k[1]) / s[1] + 1, x.shape[2]], ..x }
             }
             "global_avg_pool" => {
                 let (x, xop) = get("input");
@@ -593,6 +620,12 @@ fn valid_and_covering() {
         "add:mixed-signedness",
         "add:both-signed",
         "pool:signed-input",
+        "pool:padded-max_pool",
+        "pool:padded-avg_pool",
+        "pool:padded-signed",
+        "pool:asymmetric-pad",
+        "pool:padding-zeros",
+        "pool:padding-null",
         "flatten:after-input",
         "flatten:before-dense",
         "flatten:before-conv2d",

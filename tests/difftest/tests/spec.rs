@@ -966,3 +966,47 @@ fn zero_point_refusals() {
     let json = artifact([1, 1, 1], r#"1.0, "zero_point": 255"#, &[steep], "d", 1);
     assert_eq!(refusal(&json), RefusalKind::BiasOutOfRange);
 }
+
+// ---------------------------------------------------------------------------------- padded pools
+
+/// runtime.md § Pooling windows, by hand: a 3×3 image 1..9, 3×3 windows, stride 2, padding 1 on every side:
+/// output 2×2, windows {1,2,4,5}, {2,3,5,6}, {4,5,7,8}, {5,6,8,9} (their input cells): max 5, 6, 8, 9,
+/// average 12/4 = 3, 16/4 = 4, 24/4 = 6, 28/4 = 7. One row [1, 2, 4] with a 2×2 window, stride 1, padding
+/// top 1 and left 1: windows of 1, 2, 2 cells: average 1, 1.5 → 2, 3; signed [−1, −2, −4]: −1, −1.5 → −2,
+/// −3 (ties away from zero), max −1, −1, −2.
+#[test]
+fn padded_pools_by_hand() {
+    let pool = |op: &str, k: &str, s: &str, p: &str| {
+        format!(r#"{{"op": "{op}", "name": "p", "input": "input", "kernel": {k}, "stride": {s}, "padding": {p}}}"#)
+    };
+    let image = [1u8, 2, 3, 4, 5, 6, 7, 8, 9];
+    let max = pool("max_pool", "[3,3]", "[2,2]", "[1,1,1,1]");
+    assert_eq!(run(&artifact([3, 3, 1], "0.5", &[&max], "p", 4), &image).1, [5, 6, 8, 9]);
+    let avg = pool("avg_pool", "[3,3]", "[2,2]", "[1,1,1,1]");
+    assert_eq!(run(&artifact([3, 3, 1], "0.5", &[&avg], "p", 4), &image).1, [3, 4, 6, 7]);
+    let avg = pool("avg_pool", "[2,2]", "[1,1]", "[1,1,0,0]");
+    assert_eq!(run(&artifact([1, 3, 1], "0.5", &[&avg], "p", 3), &[1, 2, 4]).1, [1, 2, 3]);
+    // Signed input: a signed 1×1 conv with weight −1 negates the bytes (input scale = output scale).
+    let pass = r#"{"op": "conv2d", "name": "c", "input": "input", "in_channels": 1, "out_channels": 1,
+        "kernel": [1,1], "stride": [1,1], "padding": [0,0,0,0],
+        "weight": {"bits": 1, "scale": 1.0, "values": [-1]}, "out": {"bits": 8, "scale": 0.5, "signed": true}}"#;
+    let avg_c = avg.replace("\"input\": \"input\"", "\"input\": \"c\"");
+    let (_, out) = run(&artifact([1, 3, 1], "0.5", &[pass, &avg_c], "p", 3), &[1, 2, 4]);
+    assert_eq!(out.iter().map(|&b| b as i8).collect::<Vec<_>>(), [-1, -2, -3]);
+    let max_c = pool("max_pool", "[2,2]", "[1,1]", "[1,1,0,0]").replace("\"input\": \"input\"", "\"input\": \"c\"");
+    let (_, out) = run(&artifact([1, 3, 1], "0.5", &[pass, &max_c], "p", 3), &[1, 2, 4]);
+    assert_eq!(out.iter().map(|&b| b as i8).collect::<Vec<_>>(), [-1, -1, -2]);
+    // `null` and absent padding: none; a side not smaller than the kernel, or a kernel that does not fit
+    // the padded input, is refused at the layer.
+    for p in ["null", "[0,0,0,0]"] {
+        let plain = pool("max_pool", "[3,3]", "[3,3]", p);
+        assert_eq!(run(&artifact([3, 3, 1], "0.5", &[&plain], "p", 1), &image).1, [9]);
+    }
+    let bad = pool("max_pool", "[2,2]", "[1,1]", "[2,0,0,0]");
+    assert_eq!(invalid_at(&artifact([3, 3, 1], "0.5", &[&bad], "p", 4)).0, "p");
+    let bad = pool("avg_pool", "[3,1]", "[1,1]", "[1,0,0,0]");
+    assert_eq!(invalid_at(&artifact([1, 3, 1], "0.5", &[&bad], "p", 3)), ("p".into(), "kernel".into()));
+    // A kernel larger than the input that fits the padded input.
+    let tall = pool("max_pool", "[3,2]", "[1,2]", "[1,0,1,0]");
+    assert_eq!(run(&artifact([1, 4, 1], "0.5", &[&tall], "p", 2), &[4, 1, 2, 9]).1, [4, 9]);
+}
