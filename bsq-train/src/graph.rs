@@ -173,7 +173,7 @@ fn refuse(node: &Node, field: Option<&str>, message: String) -> DescError {
 
 impl Graph {
     /// Builds the model of a description (`origin`: its file, named in errors) for the data and options
-    /// of `build`. Refuses, naming the layer, what the runtime cannot run yet (concat, padded pools) and a
+    /// of `build`. Refuses, naming the layer, what the runtime cannot run yet (concat) and a
     /// non-zero input zero point read by anything but a conv or dense.
     pub fn new(
         desc: &Description,
@@ -266,13 +266,6 @@ impl Graph {
                     Slot { param: Some(denses.len() - 1), point: point(*activation, bits) }
                 }
                 Op::Add { activation } => Slot { param: None, point: point(*activation, bits) },
-                Op::MaxPool { padding, .. } | Op::AvgPool { padding, .. } if padding.iter().any(|&p| p > 0) => {
-                    return Err(at(refuse(
-                        node,
-                        Some("padding"),
-                        format!("{padding:?}: padded pooling is not in the runtime yet (use padding 0)"),
-                    )));
-                }
                 Op::Concat => {
                     return Err(at(refuse(node, None, "concat is not in the runtime yet".into())));
                 }
@@ -383,22 +376,24 @@ impl QModel for Graph {
             let y = match &node.op {
                 Op::Conv { .. } => T::D4(self.convs[slot.param.unwrap_or(0)].forward(get(0, &outs).d4())),
                 Op::Dense { .. } => T::D2(self.denses[slot.param.unwrap_or(0)].forward(get(0, &outs).flat())),
-                Op::MaxPool { kernel, stride, .. } => T::D4(max_pool2d(
+                Op::MaxPool { kernel, stride, padding } => T::D4(max_pool2d(
                     get(0, &outs).d4(),
                     MaxPoolOptions {
                         kernel_size: *kernel,
                         stride: *stride,
-                        padding: [(0, 0), (0, 0)],
+                        // Padded cells never win (Burn pads a max pool with −∞), as in the runtime.
+                        padding: [(padding[0], padding[2]), (padding[1], padding[3])],
                         dilation: [1, 1],
                         ceil_mode: false,
                     },
                 )),
-                Op::AvgPool { kernel, stride, .. } => {
+                Op::AvgPool { kernel, stride, padding } => {
                     let opts = AvgPoolOptions {
                         kernel_size: *kernel,
                         stride: *stride,
-                        padding: [(0, 0), (0, 0)],
-                        count_include_pad: true,
+                        // The runtime divides by the window's input cells: padded cells are not counted.
+                        padding: [(padding[0], padding[2]), (padding[1], padding[3])],
+                        count_include_pad: false,
                         ceil_mode: false,
                     };
                     let m = avg_pool2d(get(0, &outs).d4(), opts);
@@ -466,8 +461,8 @@ impl QModel for Graph {
             out.push(match &node.op {
                 Op::Conv { .. } => conv(name, &i0, &self.convs[slot.param.unwrap_or(0)], quant(slot.point)),
                 Op::Dense { .. } => dense(name, &i0, &self.denses[slot.param.unwrap_or(0)], quant(slot.point)),
-                Op::MaxPool { kernel, stride, .. } => maxpool(name, &i0, *kernel, *stride),
-                Op::AvgPool { kernel, stride, .. } => avgpool(name, &i0, *kernel, *stride),
+                Op::MaxPool { kernel, stride, padding } => maxpool(name, &i0, *kernel, *stride, *padding),
+                Op::AvgPool { kernel, stride, padding } => avgpool(name, &i0, *kernel, *stride, *padding),
                 Op::GlobalAvgPool => gap(name, &i0),
                 Op::Flatten => flatten(name, &i0),
                 Op::Add { .. } => add(name, [i0, self.src_name(node.inputs[1])], quant(slot.point)),

@@ -456,14 +456,16 @@ pub mod to_artifact {
         })
     }
 
-    /// A max pooling (no padding).
-    pub fn maxpool(name: &str, input: &str, kernel: [usize; 2], stride: [usize; 2]) -> Layer {
-        Layer::MaxPool(art::Pool { name: name.into(), input: input.into(), kernel, stride, padding: None })
+    /// A max pooling; `padding` `[top, left, bottom, right]` (written only when not all zero).
+    pub fn maxpool(name: &str, input: &str, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 4]) -> Layer {
+        let padding = padding.iter().any(|&p| p > 0).then_some(padding);
+        Layer::MaxPool(art::Pool { name: name.into(), input: input.into(), kernel, stride, padding })
     }
 
-    /// An average pooling (no padding).
-    pub fn avgpool(name: &str, input: &str, kernel: [usize; 2], stride: [usize; 2]) -> Layer {
-        Layer::AvgPool(art::Pool { name: name.into(), input: input.into(), kernel, stride, padding: None })
+    /// An average pooling (padded cells not counted); `padding` as for [`maxpool`].
+    pub fn avgpool(name: &str, input: &str, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 4]) -> Layer {
+        let padding = padding.iter().any(|&p| p > 0).then_some(padding);
+        Layer::AvgPool(art::Pool { name: name.into(), input: input.into(), kernel, stride, padding })
     }
 
     /// Global average pooling.

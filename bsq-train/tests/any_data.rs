@@ -50,7 +50,16 @@ activation = "pact"
 [[layers]]
 op = "max_pool"
 name = "pool"
-kernel = 2
+kernel = 3
+stride = 2
+padding = 1
+
+[[layers]]
+op = "avg_pool"
+name = "smooth"
+kernel = 3
+stride = 1
+padding = [1, 1, 1, 1]
 
 [[layers]]
 op = "dense"
@@ -80,9 +89,19 @@ fn description_file_on_an_image_folder_trains_and_exports_its_layers() {
     assert!(s.accuracy.fake_quant > 90.0, "fake-quant accuracy {}", s.accuracy.fake_quant);
     let integer = s.accuracy.integer.expect("the artifact runs on the host executor");
     assert!(integer > 90.0, "integer accuracy {integer}");
+    // The padded max and average pools export what was trained (80 test images: 1 image = 1.25 pp).
+    assert!(
+        (integer - s.accuracy.fake_quant).abs() <= 2.5,
+        "integer {integer} vs fake-quant {}",
+        s.accuracy.fake_quant
+    );
     let a = bsq_codegen::Artifact::load(&dir.join("run/model.bsq.json")).unwrap();
     let names: Vec<&str> = a.layers.iter().map(|l| l.name()).collect();
-    assert_eq!(names, ["features", "pool", "classifier"]);
+    assert_eq!(names, ["features", "pool", "smooth", "classifier"]);
+    match &a.layers[2] {
+        bsq_codegen::artifact::Layer::AvgPool(p) => assert_eq!(p.padding, Some([1, 1, 1, 1])),
+        l => panic!("{l:?}"),
+    }
     assert_eq!(a.input.shape, [16, 16, 1]);
     assert_eq!(a.labels, ["horizontal", "vertical"]);
     match &a.layers[0] {
@@ -101,7 +120,7 @@ fn description_file_on_an_image_folder_trains_and_exports_its_layers() {
 #[test]
 fn description_errors_name_the_file_layer_and_field() {
     let dir = tmp("errors");
-    let bad = CNN.replace("kernel = 2", "kernel = 2\ninput = \"nothing\"");
+    let bad = CNN.replace("stride = 2\npadding = 1", "stride = 2\npadding = 1\ninput = \"nothing\"");
     std::fs::write(dir.join("bad.toml"), &bad).unwrap();
     let cfg = TrainConfig {
         model: dir.join("bad.toml").display().to_string(),
