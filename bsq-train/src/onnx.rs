@@ -898,10 +898,11 @@ impl<'a> Importer<'a> {
                     ));
                 }
                 let is_max = matches!(node, Node::MaxPool2d(_));
-                if !a.count_include_pad && pad.iter().any(|&p| p > 0) {
+                if !is_max && a.count_include_pad && pad.iter().any(|&p| p > 0) {
                     return Err(refuse(
-                        "padded average pooling with count_include_pad = 0 is not supported (bsq averages over the \
-                         whole window, padding included)"
+                        "padded average pooling with count_include_pad = 1 is not supported (bsq divides by the \
+                         window's input cells only: count_include_pad = 0, PyTorch AvgPool2d(count_include_pad=False), \
+                         Keras AveragePooling2D(padding=\"same\"))"
                             .into(),
                     ));
                 }
