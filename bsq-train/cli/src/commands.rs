@@ -314,7 +314,10 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
             let (score, n, regression) = deploy::eval(&a.artifact, &spec, a.limit)
                 .with_context(|| format!("evaluating {}", a.artifact.display()))?;
             if regression {
-                println!("integer mean squared error {score:.6} on {n} held-out samples of {} (host executor)", a.dataset);
+                println!(
+                    "integer mean squared error {score:.6} on {n} held-out samples of {} (host executor)",
+                    a.dataset
+                );
             } else {
                 println!("integer accuracy {score:.2}% on {n} held-out images of {} (host executor)", a.dataset);
             }
@@ -329,7 +332,8 @@ pub fn run(cmd: &PipelineCommand) -> anyhow::Result<()> {
         PipelineCommand::Simulate(a) => {
             let ds = match &a.dataset {
                 Some(d) => Some(
-                    deploy::DataSpec::parse(d, a.data_dir.as_deref(), None).with_context(|| format!("--dataset {d}"))?,
+                    deploy::DataSpec::parse(d, a.data_dir.as_deref(), None)
+                        .with_context(|| format!("--dataset {d}"))?,
                 ),
                 None => None,
             };
