@@ -1426,13 +1426,7 @@ pub fn integer_accuracy(artifact: &bsq_codegen::Artifact, test: &Dataset) -> Opt
     if !test.is_regression() {
         return ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize))).ok();
     }
-    let out = artifact.layers.iter().find(|l| l.name() == artifact.output)?;
-    let q = match out {
-        bsq_codegen::artifact::Layer::Conv2d(l) => l.out,
-        bsq_codegen::artifact::Layer::Dense(l) => l.out,
-        bsq_codegen::artifact::Layer::Add(l) => l.out,
-        _ => return None,
-    };
+    let q = artifact.output_quant()?;
     let mut sq = 0f64;
     for i in 0..test.len() {
         let bytes = ex.run(test.image(i)).ok()?;

@@ -320,6 +320,19 @@ pub enum Layer {
     Add(Add),
 }
 
+impl Artifact {
+    /// The quantization of the network output (the output layer's `out`), for a conv2d, dense or add
+    /// output; `None` when the output layer keeps its input's quantization (pools, flatten).
+    pub fn output_quant(&self) -> Option<Quant> {
+        match self.layers.iter().find(|l| l.name() == self.output)? {
+            Layer::Conv2d(l) => Some(l.out),
+            Layer::Dense(l) => Some(l.out),
+            Layer::Add(l) => Some(l.out),
+            _ => None,
+        }
+    }
+}
+
 impl Layer {
     /// The layer's name.
     pub fn name(&self) -> &str {

@@ -90,13 +90,9 @@ pub fn eval(artifact: &Path, data: &DataSpec, limit: usize) -> Result<(f64, usiz
         let acc = ex.accuracy((0..test.len()).map(|i| (test.image(i), test.labels[i] as usize)))?;
         return Ok((acc, test.len(), false));
     }
-    let out = a.layers.iter().find(|l| l.name() == a.output);
-    let q = match out {
-        Some(bsq_codegen::artifact::Layer::Conv2d(l)) => l.out,
-        Some(bsq_codegen::artifact::Layer::Dense(l)) => l.out,
-        Some(bsq_codegen::artifact::Layer::Add(l)) => l.out,
-        _ => return Err(DeployError::Mismatch(format!("the output layer `{}` has no output scale", a.output))),
-    };
+    let q = a
+        .output_quant()
+        .ok_or_else(|| DeployError::Mismatch(format!("the output layer `{}` has no output scale", a.output)))?;
     let mut sq = 0f64;
     for i in 0..test.len() {
         let bytes = ex.run(test.image(i))?;
