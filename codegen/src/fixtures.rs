@@ -72,26 +72,26 @@ pub fn inputs(name: &str, len: usize, count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-struct Gen {
-    a: Artifact,
-    rng: Rng,
-    calib: Vec<Vec<u8>>,
+pub(crate) struct Gen {
+    pub(crate) a: Artifact,
+    pub(crate) rng: Rng,
+    pub(crate) calib: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, Copy)]
-struct Act {
-    bits: u8,
-    signed: bool,
+pub(crate) struct Act {
+    pub(crate) bits: u8,
+    pub(crate) signed: bool,
 }
-const fn u(bits: u8) -> Act {
+pub(crate) const fn u(bits: u8) -> Act {
     Act { bits, signed: false }
 }
-const fn s(bits: u8) -> Act {
+pub(crate) const fn s(bits: u8) -> Act {
     Act { bits, signed: true }
 }
 
 impl Gen {
-    fn new(name: &str, shape: [usize; 3], classes: usize) -> Self {
+    pub(crate) fn new(name: &str, shape: [usize; 3], classes: usize) -> Self {
         let a = Artifact {
             format: FORMAT.into(),
             version: VERSION,
@@ -115,7 +115,7 @@ impl Gen {
     }
 
     /// Real values of tensor `name` for each calibration input (dequantized integer outputs).
-    fn real(&self, name: &str) -> (Vec<Vec<f64>>, [usize; 3]) {
+    pub(crate) fn real(&self, name: &str) -> (Vec<Vec<f64>>, [usize; 3]) {
         if name == "input" {
             let (s, z) = (self.a.input.scale as f64, self.a.input.zero_point as f64);
             return (
@@ -146,20 +146,20 @@ impl Gen {
         (vals, info.shape)
     }
 
-    fn calibrate(ys: &[Vec<f64>], act: Act) -> f32 {
+    pub(crate) fn calibrate(ys: &[Vec<f64>], act: Act) -> f32 {
         let peak = ys.iter().flatten().fold(0f64, |m, &v| if act.signed { m.max(v.abs()) } else { m.max(v) });
         let levels = if act.signed { (1 << (act.bits - 1)) - 1 } else { (1 << act.bits) - 1 } as f64;
         // Clip slightly below the peak, as a calibrated clip would.
         ((0.9 * peak).max(1e-3) / levels) as f32
     }
 
-    fn weights(&mut self, bits: u8, count: usize) -> Weight {
+    pub(crate) fn weights(&mut self, bits: u8, count: usize) -> Weight {
         let m = bsq_runtime::pack::max_magnitude(bits);
         let values = (0..count).map(|_| if self.rng.int(0, 9) < 2 { 0 } else { self.rng.int(-m, m) }).collect();
         Weight { bits, scale: if bits == 0 { 1.0 } else { self.rng.float(0.2, 1.0) }, values }
     }
 
-    fn bn(&mut self, c: usize) -> BatchNorm {
+    pub(crate) fn bn(&mut self, c: usize) -> BatchNorm {
         let mut gamma: Vec<f32> = (0..c).map(|_| self.rng.float(0.5, 1.5)).collect();
         gamma[c / 2] = -gamma[c / 2]; // one negative γ: negative multipliers
         BatchNorm {
@@ -171,7 +171,7 @@ impl Gen {
         }
     }
 
-    fn push(&mut self, layer: Layer) {
+    pub(crate) fn push(&mut self, layer: Layer) {
         self.a.output = layer.name().to_string();
         self.a.layers.push(layer);
     }
@@ -251,7 +251,7 @@ impl Gen {
         self.push(Layer::Dense(layer));
     }
 
-    fn add(&mut self, name: &str, a: &str, b: &str, act: Act) {
+    pub(crate) fn add(&mut self, name: &str, a: &str, b: &str, act: Act) {
         let (xa, _) = self.real(a);
         let (xb, _) = self.real(b);
         let ys: Vec<Vec<f64>> =
@@ -266,7 +266,7 @@ impl Gen {
     }
 
     /// A pooling window with any kernel, stride and padding.
-    fn padded_pool(
+    pub(crate) fn padded_pool(
         &mut self,
         name: &str,
         input: &str,
@@ -279,12 +279,12 @@ impl Gen {
         self.push(if max { Layer::MaxPool(p) } else { Layer::AvgPool(p) });
     }
 
-    fn unary(&mut self, name: &str, input: &str, gap: bool) {
+    pub(crate) fn unary(&mut self, name: &str, input: &str, gap: bool) {
         let u = Unary { name: name.into(), input: input.into() };
         self.push(if gap { Layer::GlobalAvgPool(u) } else { Layer::Flatten(u) });
     }
 
-    fn finish(mut self) -> Artifact {
+    pub(crate) fn finish(mut self) -> Artifact {
         self.a.scheme = self.a.derived_scheme();
         self.a
     }

@@ -24,6 +24,8 @@ pub mod lower;
 pub mod plan;
 #[cfg(feature = "plot")]
 pub mod plot;
+#[cfg(feature = "fixtures")]
+pub mod random;
 pub mod report;
 pub mod validate;
 
