@@ -14,7 +14,11 @@
 //!   (`bit_STE`): `∂w/∂w_c = s`, the identity through the rounding *and* the clamp
 //!   ([`ste_clamp_round`]);
 //! * `Fixed { bits: n }`: a float shadow `w` and the scale `s`, `w_q = s·round(clamp(w/s,−1,1)·(2^n−1))/(2^n−1)`
-//!   with a straight-through rounding (uniform sign-magnitude QAT; the clamp passes no gradient);
+//!   with a straight-through rounding (uniform sign-magnitude QAT; the clamp passes no gradient; `s`
+//!   receives an LSQ-like gradient through `w/s`);
+//! * `Latent { bits: n }`: the official finetuning: a latent weight `u` kept in `[−1, 1]` (clamped after
+//!   every optimizer step, [`QWeight::clamp_bits`]) and the scale `s`, `w_q = s·round(u·(2^n−1))/(2^n−1)`
+//!   with a straight-through rounding; the gradient to `s` is the quantized value `Q(u)`;
 //! * `Zero`: a 0-bit layer, all weights zero.
 //!
 //! Integer weights are `k = round(clamp(·)·(2^n−1)) ∈ [−(2^n−1), 2^n−1]`, real weight `s·k/(2^n−1)`.
@@ -27,10 +31,13 @@ use serde::{Deserialize, Serialize};
 pub const GL_EPS: f32 = 1e-8;
 /// Largest weight precision.
 pub const MAX_BITS: u8 = 8;
-/// The scale parameter stores `s / SCALE_PARAM`: an optimizer step (Adam moves every parameter by about
-/// the learning rate) then moves `s` 16× less than a bit plane, so that the per-layer scale does not make
-/// every quantized weight of the layer jitter.
-pub const SCALE_PARAM: f32 = 1.0 / 16.0;
+/// The scale parameter of bsq's original variant stores `16·s` ([`QWeight::scale_store`] = 16): an
+/// optimizer step then moves `s` 16× less with Adam (which moves every parameter by about the learning
+/// rate) and 256× less with SGD than the official code, whose parameter is `s` itself (`scale_store` = 1,
+/// [`SCALE_STORE_OFFICIAL`]).
+pub const SCALE_STORE_X16: f32 = 16.0;
+/// The official code's scale parameter: `s` itself.
+pub const SCALE_STORE_OFFICIAL: f32 = 1.0;
 
 /// How a [`QWeight`] computes its effective weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -43,6 +50,8 @@ pub enum WMode {
     Bsq(u8),
     /// Uniform `n`-bit quantization of a float shadow weight.
     Fixed(u8),
+    /// Uniform `n`-bit quantization of a latent weight in `[−1, 1]` times the scale (official finetuning).
+    Latent(u8),
     /// A 0-bit layer (all zero).
     Zero,
 }
@@ -52,23 +61,40 @@ impl WMode {
     pub fn bits(self) -> u8 {
         match self {
             WMode::Float => 32,
-            WMode::Bsq(n) | WMode::Fixed(n) => n,
+            WMode::Bsq(n) | WMode::Fixed(n) | WMode::Latent(n) => n,
             WMode::Zero => 0,
         }
     }
 }
 
+/// How a quantized weight is held: bit planes (BSQ), or for a fixed scheme a float shadow weight (bsq's
+/// original finetuning) or a latent weight in `[−1, 1]` (the official finetuning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// Bit planes ([`WMode::Bsq`]).
+    Bsq,
+    /// A float shadow weight ([`WMode::Fixed`]).
+    #[default]
+    Shadow,
+    /// A latent weight in `[−1, 1]` ([`WMode::Latent`]).
+    Latent,
+}
+
 /// The weight of one quantized layer. See the module documentation.
 #[derive(Module, Debug)]
 pub struct QWeight {
-    /// Float (or shadow) weight `[numel]` (`Float`, `Fixed`).
+    /// Float, shadow or latent weight `[numel]` (`Float`, `Fixed`, `Latent`).
     pub w: Option<Param<Tensor<1>>>,
     /// Positive bit planes `[numel, n]` (`Bsq`).
     pub wp: Option<Param<Tensor<2>>>,
     /// Negative bit planes `[numel, n]` (`Bsq`).
     pub wn: Option<Param<Tensor<2>>>,
-    /// Per-layer scale `[1]`, stored as `s / SCALE_PARAM` (see [`SCALE_PARAM`]).
+    /// Per-layer scale `[1]`, stored as `scale_store·s` (see [`SCALE_STORE_X16`]).
     pub s: Param<Tensor<1>>,
+    /// The factor between the scale parameter and `s` (1: official, 16: bsq's original variant).
+    #[module(skip)]
+    pub scale_store: f32,
     /// Current mode.
     #[module(skip)]
     pub mode: WMode,
@@ -230,47 +256,71 @@ impl QWeight {
             wp: None,
             wn: None,
             s: param1(vec![1.0], device),
+            scale_store: SCALE_STORE_X16,
             mode: WMode::Float,
             numel,
         }
     }
 
-    /// A weight in the given integer form, as bit planes (`bsq = true`) or as a fixed-scheme shadow.
+    /// A weight in the given integer form, as bit planes (`bsq = true`) or as a fixed-scheme shadow, with
+    /// the scale stored as `16·s` (see [`QWeight::with_scale_store`]).
     pub fn from_int(iw: &IntWeight, bsq: bool, device: &Device) -> Self {
+        Self::from_int_as(iw, if bsq { Form::Bsq } else { Form::Shadow }, SCALE_STORE_X16, device)
+    }
+
+    /// A weight in the given integer form and [`Form`], its scale stored as `scale_store·s`.
+    pub fn from_int_as(iw: &IntWeight, form: Form, scale_store: f32, device: &Device) -> Self {
         let numel = iw.k.len();
-        let s = param1(vec![iw.scale / SCALE_PARAM], device);
+        let s = param1(vec![iw.scale * scale_store], device);
+        let q = QWeight { w: None, wp: None, wn: None, s, scale_store, mode: WMode::Zero, numel };
         if iw.bits == 0 {
-            return QWeight { w: None, wp: None, wn: None, s, mode: WMode::Zero, numel };
+            return q;
         }
-        if bsq {
-            let (p, n) = split_planes(&iw.k, iw.bits);
-            let b = iw.bits as usize;
-            QWeight {
-                w: None,
-                wp: Some(param2(p, numel, b, device)),
-                wn: Some(param2(n, numel, b, device)),
-                s,
-                mode: WMode::Bsq(iw.bits),
-                numel,
+        match form {
+            Form::Bsq => {
+                let (p, n) = split_planes(&iw.k, iw.bits);
+                let b = iw.bits as usize;
+                QWeight {
+                    wp: Some(param2(p, numel, b, device)),
+                    wn: Some(param2(n, numel, b, device)),
+                    mode: WMode::Bsq(iw.bits),
+                    ..q
+                }
             }
-        } else {
-            QWeight { w: Some(param1(iw.real(), device)), wp: None, wn: None, s, mode: WMode::Fixed(iw.bits), numel }
+            Form::Shadow => QWeight { w: Some(param1(iw.real(), device)), mode: WMode::Fixed(iw.bits), ..q },
+            Form::Latent => {
+                let l = levels(iw.bits);
+                let u = iw.k.iter().map(|&k| k as f32 / l).collect();
+                QWeight { w: Some(param1(u, device)), mode: WMode::Latent(iw.bits), ..q }
+            }
         }
     }
 
+    /// The same weight with its scale parameter stored as `scale_store·s` (the same `s`, a new parameter).
+    pub fn with_scale_store(self, scale_store: f32) -> Self {
+        if scale_store == self.scale_store {
+            return self;
+        }
+        let s = to_vec(self.s.val())[0] / self.scale_store;
+        let dev = self.s.device();
+        QWeight { s: param1(vec![s * scale_store], &dev), scale_store, ..self }
+    }
+
     /// A placeholder of the right parameter shapes for `mode` (to load a checkpoint into).
-    pub fn placeholder(numel: usize, mode: WMode, device: &Device) -> Self {
+    pub fn placeholder(numel: usize, mode: WMode, scale_store: f32, device: &Device) -> Self {
+        let int = |bits: u8, k: i32| IntWeight { bits, scale: 1.0, k: vec![k; numel] };
         match mode {
             WMode::Float => Self::float(vec![0.0; numel], device),
-            WMode::Zero => Self::from_int(&IntWeight { bits: 0, scale: 1.0, k: vec![0; numel] }, false, device),
-            WMode::Bsq(n) => Self::from_int(&IntWeight { bits: n, scale: 1.0, k: vec![1; numel] }, true, device),
-            WMode::Fixed(n) => Self::from_int(&IntWeight { bits: n, scale: 1.0, k: vec![1; numel] }, false, device),
+            WMode::Zero => Self::from_int_as(&int(0, 0), Form::Shadow, scale_store, device),
+            WMode::Bsq(n) => Self::from_int_as(&int(n, 1), Form::Bsq, scale_store, device),
+            WMode::Fixed(n) => Self::from_int_as(&int(n, 1), Form::Shadow, scale_store, device),
+            WMode::Latent(n) => Self::from_int_as(&int(n, 1), Form::Latent, scale_store, device),
         }
     }
 
     /// The effective (fake-quantized) weight `[numel]`, differentiable with straight-through rounding.
     pub fn weight(&self) -> Tensor<1> {
-        let s = self.s.val() * SCALE_PARAM;
+        let s = self.s.val() / self.scale_store;
         match self.mode {
             WMode::Float => self.w.as_ref().expect("float weight").val(),
             WMode::Zero => Tensor::zeros([self.numel], &s.device()),
@@ -287,6 +337,11 @@ impl QWeight {
                 let l = levels(n);
                 let w = self.w.as_ref().expect("shadow weight").val();
                 ste_round((w / s.clone()).clamp(-1.0, 1.0) * l) * (s / l)
+            }
+            WMode::Latent(n) => {
+                let l = levels(n);
+                let u = self.w.as_ref().expect("latent weight").val();
+                ste_round(u.clamp(-1.0, 1.0) * l) / l * s
             }
         }
     }
@@ -318,7 +373,23 @@ impl QWeight {
                 }
             })
         }
-        QWeight { wp: self.wp.map(clamp), wn: self.wn.map(clamp), ..self }
+        let w = match self.mode {
+            WMode::Latent(_) => self.w.map(|p| {
+                p.map(|t| {
+                    let rg = t.is_require_grad();
+                    let ad = t.is_autodiff();
+                    let v = t.inner().clamp(-1.0, 1.0);
+                    if ad {
+                        let v = Tensor::from_inner(v);
+                        if rg { v.require_grad() } else { v }
+                    } else {
+                        v
+                    }
+                })
+            }),
+            _ => self.w,
+        };
+        QWeight { wp: self.wp.map(clamp), wn: self.wn.map(clamp), w, ..self }
     }
 
     /// The current integer form: re-quantized planes in BSQ mode (see [`requantize`]), rounded shadow in
@@ -339,7 +410,7 @@ impl QWeight {
     }
 
     fn int_weight_raw(&self) -> IntWeight {
-        let s = to_vec(self.s.val())[0] * SCALE_PARAM;
+        let s = to_vec(self.s.val())[0] / self.scale_store;
         match self.mode {
             WMode::Zero => IntWeight { bits: 0, scale: 1.0, k: vec![0; self.numel] },
             WMode::Float => decompose(&to_vec(self.w.as_ref().expect("w").val()), MAX_BITS),
@@ -354,6 +425,11 @@ impl QWeight {
                 let k = w.iter().map(|v| ((v / s).clamp(-1.0, 1.0) * l).round() as i32).collect();
                 IntWeight { bits: n, scale: s, k }
             }
+            WMode::Latent(n) => {
+                let l = levels(n);
+                let u = to_vec(self.w.as_ref().expect("u").val());
+                IntWeight { bits: n, scale: s, k: u.iter().map(|v| (v.clamp(-1.0, 1.0) * l).round() as i32).collect() }
+            }
         }
     }
 
@@ -364,40 +440,46 @@ impl QWeight {
             return self;
         }
         let dev = self.s.device();
-        Self::from_int(&self.int_weight(), true, &dev)
+        Self::from_int_as(&self.int_weight(), Form::Bsq, self.scale_store, &dev)
     }
 
-    /// Switches to the fixed scheme (finetuning): the shadow weight is the current quantized value. A
-    /// layer whose weights are all zero (the all-zero bit plane kept during BSQ, see [`requantize`])
-    /// becomes a 0-bit layer here, as in the official code.
-    pub fn to_fixed(self) -> Self {
+    /// Switches to the fixed scheme (finetuning) in `form` ([`Form::Shadow`] or [`Form::Latent`]): the
+    /// weight starts at the current quantized value. A layer whose weights are all zero (the all-zero bit
+    /// plane kept during BSQ, see [`requantize`]) becomes a 0-bit layer here, as in the official code.
+    pub fn to_fixed(self, form: Form) -> Self {
         let dev = self.s.device();
         match self.mode {
             WMode::Bsq(_) => {
                 let iw = self.int_weight();
                 if iw.k.iter().all(|&k| k == 0) {
-                    return Self::from_int(&IntWeight { bits: 0, scale: 1.0, k: iw.k }, false, &dev);
+                    return Self::from_int_as(&IntWeight { bits: 0, scale: 1.0, k: iw.k }, form, self.scale_store, &dev);
                 }
-                Self::from_int(&iw, false, &dev)
+                Self::from_int_as(&iw, form, self.scale_store, &dev)
             }
             _ => self,
         }
     }
 
-    /// Starts BSQ from the current float weights with an 8-bit decomposition.
+    /// Starts BSQ from the current float weights with a `bits`-bit decomposition.
     pub fn to_bsq(self, bits: u8) -> Self {
         let dev = self.s.device();
         match self.mode {
-            WMode::Float => Self::from_int(&decompose(&to_vec(self.w.as_ref().expect("w").val()), bits), true, &dev),
+            WMode::Float => {
+                let iw = decompose(&to_vec(self.w.as_ref().expect("w").val()), bits);
+                Self::from_int_as(&iw, Form::Bsq, self.scale_store, &dev)
+            }
             _ => self,
         }
     }
 
-    /// Quantizes float weights to a fixed `bits` scheme (e.g. 8-bit layers kept outside BSQ).
-    pub fn to_fixed_bits(self, bits: u8) -> Self {
+    /// Quantizes float weights to a fixed `bits` scheme in `form` (e.g. 8-bit layers kept outside BSQ).
+    pub fn to_fixed_bits(self, bits: u8, form: Form) -> Self {
         let dev = self.s.device();
         match self.mode {
-            WMode::Float => Self::from_int(&decompose(&to_vec(self.w.as_ref().expect("w").val()), bits), false, &dev),
+            WMode::Float => {
+                let iw = decompose(&to_vec(self.w.as_ref().expect("w").val()), bits);
+                Self::from_int_as(&iw, form, self.scale_store, &dev)
+            }
             _ => self,
         }
     }
@@ -429,7 +511,8 @@ mod tests {
             w: None,
             wp: Some(param2(vec![1.0, 0.4, 0.0, 0.0], 2, 2, &d)),
             wn: Some(param2(vec![0.0, 0.0, 0.0, 1.0], 2, 2, &d)),
-            s: param1(vec![0.6 / SCALE_PARAM], &d),
+            s: param1(vec![0.6 * SCALE_STORE_X16], &d),
+            scale_store: SCALE_STORE_X16,
             mode: WMode::Bsq(2),
             numel: 2,
         };
@@ -458,7 +541,8 @@ mod tests {
             w: None,
             wp: Some(param2(vec![2.0, 2.0], 1, 2, &d)),
             wn: Some(param2(vec![0.0, 0.0], 1, 2, &d)),
-            s: param1(vec![1.0 / SCALE_PARAM], &d),
+            s: param1(vec![1.0 * SCALE_STORE_X16], &d),
+            scale_store: SCALE_STORE_X16,
             mode: WMode::Bsq(2),
             numel: 1,
         };
@@ -474,14 +558,15 @@ mod tests {
             assert!((gp[i] - want[i]).abs() < 1e-6, "gp {gp:?}");
             assert!((gn[i] + want[i]).abs() < 1e-6, "gn {gn:?}");
         }
-        // dL/ds = k/(2^n−1) = 1 (the clamped, rounded value), and the stored parameter is s/SCALE_PARAM.
-        assert!((to_vec(q.s.val().grad(&g).unwrap())[0] - SCALE_PARAM).abs() < 1e-6);
+        // dL/ds = k/(2^n−1) = 1 (the clamped, rounded value), and the stored parameter is 16·s.
+        assert!((to_vec(q.s.val().grad(&g).unwrap())[0] - 1.0 / SCALE_STORE_X16).abs() < 1e-6);
         // Below the clamp too: Wn = [2, 1] → w_c = −5/3 → k = −3, w = −1; the same gradients.
         let q = QWeight {
             w: None,
             wp: Some(param2(vec![0.0, 0.0], 1, 2, &d)),
             wn: Some(param2(vec![2.0, 1.0], 1, 2, &d)),
-            s: param1(vec![0.5 / SCALE_PARAM], &d),
+            s: param1(vec![0.5 * SCALE_STORE_X16], &d),
+            scale_store: SCALE_STORE_X16,
             mode: WMode::Bsq(2),
             numel: 1,
         };
@@ -500,7 +585,8 @@ mod tests {
             w: None,
             wp: Some(param2(vec![3.0, 0.0, 0.0, 1.0], 2, 2, &d)),
             wn: Some(param2(vec![0.0, 0.0, 4.0, 0.0], 2, 2, &d)),
-            s: param1(vec![1.0 / SCALE_PARAM], &d),
+            s: param1(vec![1.0 * SCALE_STORE_X16], &d),
+            scale_store: SCALE_STORE_X16,
             mode: WMode::Bsq(2),
             numel: 2,
         };
@@ -525,7 +611,8 @@ mod tests {
             w: None,
             wp: Some(param2(vec![-0.5, 2.5], 1, 2, &d)),
             wn: Some(param2(vec![1.0, 0.3], 1, 2, &d)),
-            s: param1(vec![1.0 / SCALE_PARAM], &d),
+            s: param1(vec![1.0 * SCALE_STORE_X16], &d),
+            scale_store: SCALE_STORE_X16,
             mode: WMode::Bsq(2),
             numel: 1,
         };
@@ -618,12 +705,12 @@ mod tests {
         assert_eq!((grown.bits, grown.k.clone()), (1, vec![1, 0]));
         check_same_values(&[1.0 / 3.0, 0.0], &grown);
         // Finetuning drops the all-zero plane: a 0-bit layer.
-        let f = q.requantized().to_fixed();
+        let f = q.requantized().to_fixed(Form::Shadow);
         assert_eq!(f.mode, WMode::Zero);
         assert_eq!(to_vec(f.weight()), vec![0.0, 0.0]);
         assert!(f.group_lasso().is_none());
         // A layer that regrew stays 1-bit at finetune.
-        let f = QWeight::from_int(&grown, true, &d).to_fixed();
+        let f = QWeight::from_int(&grown, true, &d).to_fixed(Form::Shadow);
         assert_eq!(f.mode, WMode::Fixed(1));
     }
 
@@ -639,10 +726,73 @@ mod tests {
         for (a, b) in before.iter().zip(&after) {
             assert!((a - b).abs() < 1e-6, "{before:?} {after:?}");
         }
-        let f = q2.to_fixed();
+        let f = q2.to_fixed(Form::Shadow);
         let fixed = to_vec(f.weight());
         for (a, b) in before.iter().zip(&fixed) {
             assert!((a - b).abs() < 1e-6, "{before:?} {fixed:?}");
         }
+    }
+
+    #[test]
+    fn latent_finetune_forward_and_gradients_by_hand() {
+        let d = dev();
+        // n = 2 (3 levels), s = 0.6 stored as itself: u = [0.5, −1, 0.2] → Q(u) = round(3u)/3 = [2/3, −1, 1/3]
+        // (round half away from zero: 1.5 → 2), w = s·Q(u) = [0.4, −0.6, 0.2].
+        let iw = IntWeight { bits: 2, scale: 0.6, k: vec![2, -3, 1] };
+        let q = QWeight::from_int_as(&iw, Form::Latent, SCALE_STORE_OFFICIAL, &d);
+        assert_eq!(q.mode, WMode::Latent(2));
+        assert_eq!(to_vec(q.w.as_ref().unwrap().val()), vec![2.0 / 3.0, -1.0, 1.0 / 3.0]);
+        let q = QWeight { w: Some(param1(vec![0.5, -1.0, 0.2], &d)), ..q };
+        let w = q.weight();
+        let v = to_vec(w.clone());
+        for (a, b) in v.iter().zip([0.4f32, -0.6, 0.2]) {
+            assert!((a - b).abs() < 1e-6, "{v:?}");
+        }
+        // L = 1·w0 + 2·w1 + 3·w2: ∂L/∂u = c·s (straight through the rounding) = [0.6, 1.2, 1.8];
+        // ∂L/∂s = Σ c·Q(u) = 2/3 − 2 + 1 = −1/3 (the official gradient: the quantized value).
+        let c = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0], [3]), &d);
+        let g = (w * c).sum().backward();
+        let gu = to_vec(q.w.as_ref().unwrap().val().grad(&g).unwrap());
+        for (a, b) in gu.iter().zip([0.6f32, 1.2, 1.8]) {
+            assert!((a - b).abs() < 1e-6, "gu {gu:?}");
+        }
+        let gs = to_vec(q.s.val().grad(&g).unwrap())[0];
+        assert!((gs + 1.0 / 3.0).abs() < 1e-6, "gs {gs}");
+        // The integer form is the rounded latent weight at the same scale.
+        let back = q.int_weight();
+        assert_eq!((back.bits, back.k.clone()), (2, vec![2, -3, 1]));
+        assert!((back.scale - 0.6).abs() < 1e-6);
+        // After an optimizer step the latent weight is clamped back into [−1, 1], keeping its id.
+        let q = QWeight { w: Some(param1(vec![1.4, -2.0, 0.2], &d)), ..q };
+        let id = q.w.as_ref().unwrap().id;
+        let q = q.clamp_bits();
+        assert_eq!(to_vec(q.w.as_ref().unwrap().val()), vec![1.0, -1.0, 0.2]);
+        assert_eq!(q.w.as_ref().unwrap().id, id);
+        assert!(q.w.as_ref().unwrap().val().is_require_grad());
+    }
+
+    #[test]
+    fn scale_store_changes_the_parameter_not_the_weight() {
+        let d = dev();
+        let iw = IntWeight { bits: 3, scale: 0.7, k: vec![7, -2, 0, 5] };
+        let c = || Tensor::<1>::from_data(TensorData::new(vec![1.0f32, -2.0, 0.5, 3.0], [4]), &d);
+        let x16 = QWeight::from_int(&iw, true, &d);
+        assert_eq!(x16.scale_store, SCALE_STORE_X16);
+        assert!((to_vec(x16.s.val())[0] - 0.7 * 16.0).abs() < 1e-5);
+        let official = x16.clone().with_scale_store(SCALE_STORE_OFFICIAL);
+        assert!((to_vec(official.s.val())[0] - 0.7).abs() < 1e-6);
+        assert_eq!(to_vec(official.weight()), to_vec(x16.weight()));
+        // ∂L/∂s = Σ c·k/7 = (7 + 4 + 0 + 15)/7 = 26/7: the official parameter gets it, the ×16 one 1/16 of it.
+        let g1 = official.weight().mul(c()).sum().backward();
+        let g16 = x16.weight().mul(c()).sum().backward();
+        let (a, b) = (to_vec(official.s.val().grad(&g1).unwrap())[0], to_vec(x16.s.val().grad(&g16).unwrap())[0]);
+        assert!((a - 26.0 / 7.0).abs() < 1e-5 && (b - 26.0 / 7.0 / 16.0).abs() < 1e-5, "{a} {b}");
+        // The store follows re-quantization and finetuning, and a placeholder takes it from the config.
+        assert_eq!(official.clone().requantized().scale_store, SCALE_STORE_OFFICIAL);
+        let f = official.to_fixed(Form::Latent);
+        assert_eq!((f.mode, f.scale_store), (WMode::Latent(3), SCALE_STORE_OFFICIAL));
+        assert_eq!(f.int_weight(), iw);
+        let p = QWeight::placeholder(4, WMode::Latent(3), SCALE_STORE_OFFICIAL, &d);
+        assert_eq!((p.mode, p.scale_store), (WMode::Latent(3), SCALE_STORE_OFFICIAL));
     }
 }

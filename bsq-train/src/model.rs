@@ -364,13 +364,14 @@ pub fn map_q<M: QModel>(mut m: M, f: &mut dyn FnMut(&str, QWeight, bool) -> QWei
 }
 
 /// Sets a layer's mode for every quantized weight (used to build checkpoint placeholders).
-pub fn apply_scheme<M: QModel>(m: M, scheme: &[(String, WMode)]) -> M {
+/// `scale_store` is the run's [`crate::training::TrainConfig::scale_store`].
+pub fn apply_scheme<M: QModel>(m: M, scheme: &[(String, WMode)], scale_store: f32) -> M {
     map_q(m, &mut |name, q, _| match scheme.iter().find(|(n, _)| n == name) {
         Some((_, mode)) if *mode != q.mode => {
             let dev = q.s.device();
-            QWeight::placeholder(q.numel, *mode, &dev)
+            QWeight::placeholder(q.numel, *mode, scale_store, &dev)
         }
-        _ => q,
+        _ => q.with_scale_store(scale_store),
     })
 }
 

@@ -76,6 +76,48 @@ pub enum OptimKind {
     Adam,
 }
 
+/// How finetuning (and a layer kept at a fixed width during BSQ) holds its quantized weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinetuneWeight {
+    /// The official code: a latent weight `u` kept in `[−1, 1]`, forward `s·Q(u)`, the gradient to `s` is
+    /// `Q(u)` ([`crate::bsq::WMode::Latent`]).
+    Latent,
+    /// Earlier bsq-train: a real-valued shadow weight `w`, forward `s·Q(w/s)`, an LSQ-like gradient to `s`
+    /// ([`crate::bsq::WMode::Fixed`]).
+    Shadow,
+}
+
+impl FinetuneWeight {
+    /// The weight form of a fixed-scheme layer.
+    pub fn form(self) -> crate::bsq::Form {
+        match self {
+            FinetuneWeight::Latent => crate::bsq::Form::Latent,
+            FinetuneWeight::Shadow => crate::bsq::Form::Shadow,
+        }
+    }
+}
+
+impl std::fmt::Display for FinetuneWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FinetuneWeight::Latent => "latent",
+            FinetuneWeight::Shadow => "shadow",
+        })
+    }
+}
+
+impl std::str::FromStr for FinetuneWeight {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "latent" => Ok(FinetuneWeight::Latent),
+            "shadow" => Ok(FinetuneWeight::Shadow),
+            other => Err(format!("unknown finetune weight `{other}` (latent or shadow)")),
+        }
+    }
+}
+
 /// Learning-rate schedule of the BSQ and finetuning phases (float pretraining always decays by a cosine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -192,6 +234,15 @@ pub struct TrainConfig {
     /// last epoch is exported.
     #[serde(default)]
     pub val_fraction: f64,
+    /// The per-layer scale parameter stores `scale_store·s`: 1 is the official code's (`s` itself), 16 the
+    /// earlier bsq-train's (an optimizer step then moves `s` 16× less with Adam, 256× less with SGD).
+    /// Checkpoints from before the field resume with 16.
+    #[serde(default = "legacy_scale_store")]
+    pub scale_store: f32,
+    /// How finetuning holds the quantized weights. Checkpoints from before the field resume with
+    /// `shadow`.
+    #[serde(default = "legacy_finetune_weight")]
+    pub finetune_weight: FinetuneWeight,
     /// Seed.
     pub seed: u64,
     /// Output directory.
@@ -212,6 +263,14 @@ pub struct TrainConfig {
 
 fn default_device() -> String {
     "auto".into()
+}
+
+fn legacy_scale_store() -> f32 {
+    crate::bsq::SCALE_STORE_X16
+}
+
+fn legacy_finetune_weight() -> FinetuneWeight {
+    FinetuneWeight::Shadow
 }
 
 fn legacy_schedule() -> LrSchedule {
@@ -297,6 +356,8 @@ impl Default for TrainConfig {
             lr_steps_finetune: None,
             lr_gamma: default_gamma(),
             val_fraction: 0.1,
+            scale_store: crate::bsq::SCALE_STORE_OFFICIAL,
+            finetune_weight: FinetuneWeight::Latent,
             seed: 1,
             out: "bsq-out".into(),
             resume: false,
@@ -358,7 +419,7 @@ pub enum Phase {
 pub const CKPT_FORMAT: &str = "bsq-train-checkpoint";
 
 /// Version of the checkpoint format, raised whenever a saved parameter changes meaning or a file changes
-/// name. 2: the per-layer scale is stored as `s/16` ([`crate::bsq::SCALE_PARAM`]), model and optimizer
+/// name. 2: the per-layer scale is stored as `16·s` (now [`TrainConfig::scale_store`]), model and optimizer
 /// files are named per epoch, the signed points are trained. 3: models are built from descriptions (the
 /// description is saved in the state; parameters are named `convs.N` / `denses.N` / `acts.N`). Older
 /// checkpoints are refused.
@@ -904,6 +965,9 @@ fn check_config(cfg: &TrainConfig) -> Result<(), TrainError> {
     if cfg.act_bits == 0 || cfg.act_bits > 8 {
         return Err(TrainError::Config(format!("--act-bits {} not in 1..=8", cfg.act_bits)));
     }
+    if !(cfg.scale_store.is_finite() && cfg.scale_store > 0.0) {
+        return Err(TrainError::Config(format!("--scale-store {} must be a positive number", cfg.scale_store)));
+    }
     if !(cfg.lr_gamma.is_finite() && cfg.lr_gamma > 0.0) {
         return Err(TrainError::Config(format!("--lr-gamma {} must be a positive number", cfg.lr_gamma)));
     }
@@ -1047,7 +1111,7 @@ fn run<M: QModel>(
     let mut optim = make_optim(cfg.optim);
     if cfg.resume && state_path.exists() {
         state = read_state(&state_path)?;
-        model = load_model(apply_scheme(model, &state.scheme), &ckdir.join(&state.model_file))?;
+        model = load_model(apply_scheme(model, &state.scheme, cfg.scale_store), &ckdir.join(&state.model_file))?;
         if let Some(f) = &state.optim_file {
             // Momentum / Adam moments of the last epoch (keyed by parameter id).
             let p = ckdir.join(f);
@@ -1211,7 +1275,8 @@ fn run<M: QModel>(
         name: format!("{model_name}-{}", cfg.dataset),
         alpha: cfg.alpha,
         notes: format!(
-            "seed {}, act bits {}, epochs float/bsq/finetune {}/{}/{}, requant every {}, optim {:?}, lr schedule {}{}",
+            "seed {}, act bits {}, epochs float/bsq/finetune {}/{}/{}, requant every {}, optim {:?}, lr schedule {}, \
+             scale store {}, finetune weight {}{}",
             cfg.seed,
             cfg.act_bits,
             cfg.epochs_float,
@@ -1220,6 +1285,8 @@ fn run<M: QModel>(
             cfg.requant_every,
             cfg.optim,
             cfg.lr_schedule,
+            cfg.scale_store,
+            cfg.finetune_weight,
             state
                 .best
                 .as_ref()
@@ -1375,7 +1442,8 @@ fn enter_phase<M: QModel>(
             });
             let bsq = cfg.epochs_bsq > 0;
             let model = map_q(model, &mut |_, q, counted| {
-                if counted && bsq { q.to_bsq(MAX_BITS) } else { q.to_fixed_bits(MAX_BITS) }
+                let q = q.with_scale_store(cfg.scale_store);
+                if counted && bsq { q.to_bsq(MAX_BITS) } else { q.to_fixed_bits(MAX_BITS, cfg.finetune_weight.form()) }
             });
             // Scales of the signed points for the first quantized epoch (recalibrated after every epoch).
             state.signed_scales = calibrate(&model, train, true, 1024, device).0;
@@ -1383,7 +1451,7 @@ fn enter_phase<M: QModel>(
         }
         Phase::Finetune => {
             state.best = None;
-            Ok(map_q(model, &mut |_, q, _| q.to_fixed()))
+            Ok(map_q(model, &mut |_, q, _| q.to_fixed(cfg.finetune_weight.form())))
         }
     }
 }
@@ -1516,11 +1584,20 @@ mod tests {
     #[test]
     fn old_checkpoint_configs_keep_their_schedule_and_have_no_validation_split() {
         let mut v = serde_json::to_value(TrainConfig::default()).unwrap();
-        for k in ["lr_schedule", "lr_steps_bsq", "lr_steps_finetune", "lr_gamma", "val_fraction"] {
+        for k in [
+            "lr_schedule",
+            "lr_steps_bsq",
+            "lr_steps_finetune",
+            "lr_gamma",
+            "val_fraction",
+            "scale_store",
+            "finetune_weight",
+        ] {
             v.as_object_mut().unwrap().remove(k);
         }
         let c: TrainConfig = serde_json::from_value(v).unwrap();
         assert_eq!(c.lr_schedule, LrSchedule::Cosine);
+        assert_eq!((c.scale_store, c.finetune_weight), (16.0, FinetuneWeight::Shadow));
         assert_eq!((c.lr_steps_bsq, c.lr_steps_finetune, c.lr_gamma, c.val_fraction), (None, None, 0.1, 0.0));
     }
 

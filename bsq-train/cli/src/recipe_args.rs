@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use bsq_train::data::DataSource;
-use bsq_train::training::{LrSchedule, OptimKind, TrainConfig};
+use bsq_train::training::{FinetuneWeight, LrSchedule, OptimKind, TrainConfig};
 use clap::Args;
 
 /// Every default of the command line is the library's (`TrainConfig::default()`).
@@ -121,6 +121,14 @@ pub struct RecipeArgs {
     /// epoch exported is the best on it (never selected on the test split). 0: no split, last epoch.
     #[arg(long, default_value_t = DEFAULTS.val_fraction)]
     pub val_fraction: f64,
+    /// The per-layer scale parameter stores this × s: 1 is the official code's, 16 earlier bsq-train's
+    /// (16× smaller scale steps with Adam, 256× with SGD).
+    #[arg(long, default_value_t = DEFAULTS.scale_store)]
+    pub scale_store: f32,
+    /// Finetuning weights: latent (official: u in [−1, 1], forward s·Q(u)) or shadow (earlier bsq-train: a
+    /// real-valued shadow weight, forward s·Q(w/s)).
+    #[arg(long, default_value_t = DEFAULTS.finetune_weight)]
+    pub finetune_weight: FinetuneWeight,
     /// Generated training images for --dataset builtin.
     #[arg(long, default_value_t = DEFAULTS.builtin_size)]
     pub builtin_size: usize,
@@ -178,6 +186,8 @@ impl RecipeArgs {
             lr_steps_finetune: self.lr_steps_finetune.clone(),
             lr_gamma: self.lr_gamma,
             val_fraction: self.val_fraction,
+            scale_store: self.scale_store,
+            finetune_weight: self.finetune_weight,
             seed: self.seed,
             pretrained: self.pretrained.clone(),
             device: self.device.clone(),
