@@ -149,3 +149,17 @@ proptest! {
         }
     }
 }
+
+/// `split_ins_out` hands out every input range (before or after the output, overlapping each other) and the
+/// output, and refuses an input overlapping the output or outside the arena.
+#[test]
+fn split_ins_out_views() {
+    let mut arena: Vec<u8> = (0..10).collect();
+    let (xs, y) = bsq_runtime::arena::split_ins_out(&mut arena, [(0, 2), (7, 10), (1, 3)], (3, 6)).unwrap();
+    assert_eq!(xs, [&[0u8, 1][..], &[7, 8, 9][..], &[1, 2][..]]);
+    assert_eq!(y, [3, 4, 5]);
+    let overlap = Error::Shape { what: "arena ranges overlap" };
+    assert_eq!(bsq_runtime::arena::split_ins_out(&mut arena, [(0, 2), (5, 7)], (3, 6)).err(), Some(overlap));
+    let outside = Error::Length { what: "arena range end", expected: 10, got: 11 };
+    assert_eq!(bsq_runtime::arena::split_ins_out(&mut arena, [(8, 11)], (3, 6)).err(), Some(outside));
+}
