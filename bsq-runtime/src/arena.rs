@@ -69,8 +69,10 @@ pub fn split_ins_out<const N: usize>(
             return Err(Error::Shape { what: "arena ranges overlap" });
         }
     }
-    let (before, rest) = arena.split_at_mut(output.0);
-    let (out, after) = rest.split_at_mut(output.1 - output.0);
+    // Checked splits (the ranges were checked above; said again so that no panic path is linked).
+    let bad = Error::Shape { what: "arena ranges overlap" };
+    let (before, rest) = arena.split_at_mut_checked(output.0).ok_or(bad)?;
+    let (out, after) = rest.split_at_mut_checked(output.1.saturating_sub(output.0)).ok_or(bad)?;
     let (before, after): (&[u8], &[u8]) = (before, after);
     let mut views: [&[u8]; N] = [&[]; N];
     for (v, r) in views.iter_mut().zip(inputs) {
@@ -80,7 +82,7 @@ pub fn split_ins_out<const N: usize>(
         } else {
             r.0.checked_sub(output.1).and_then(|s| after.get(s..s + (r.1 - r.0)))
         };
-        *v = view.ok_or(Error::Shape { what: "arena ranges overlap" })?;
+        *v = view.ok_or(bad)?;
     }
     Ok((views, out))
 }

@@ -17,11 +17,12 @@ pub fn concat(
 ) -> Result<(), Error> {
     let total = check_concat(inputs, pixels, stage, output.len())?;
     let full = if stage.signed { (-128, 127) } else { (0, 255) };
-    let mut off = 0;
+    let mut off: usize = 0;
     for (i, x) in inputs.iter().enumerate() {
         let c = x.channels;
-        let end = off + c; // ≤ total: checked above
-        let rows = output.chunks_exact_mut(total).zip(x.data.chunks_exact(c));
+        let end = off.saturating_add(c); // ≤ total: checked above
+        // `max(1)`: both are ≥ 1 (checked above), said so that no zero-chunk panic path is linked.
+        let rows = output.chunks_exact_mut(total.max(1)).zip(x.data.chunks_exact(c.max(1)));
         let rq = stage.requant_for(i);
         if rq == Requant::IDENTITY && x.signed == stage.signed && (stage.min, stage.max) == full {
             for (o, src) in rows {
