@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 /// The models, one binary each (`src/bin/<name>.rs`).
-const MODELS: [&str; 9] =
-    ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad", "lenet"];
+const MODELS: [&str; 10] =
+    ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad", "concat", "lenet"];
 
 fn main() {
     if let Err(e) = run() {

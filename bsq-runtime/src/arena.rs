@@ -54,6 +54,39 @@ pub fn split_in2_out(
     Ok((a_slice, b_slice, out))
 }
 
+/// Like [`split_in_out`] with `N` inputs (which may overlap each other, none the output): shared views of
+/// every input range, in order, and a mutable view of `output`. For a channel concat.
+#[allow(clippy::type_complexity)]
+pub fn split_ins_out<const N: usize>(
+    arena: &mut [u8],
+    inputs: [(usize, usize); N],
+    output: (usize, usize),
+) -> Result<([&[u8]; N], &mut [u8]), Error> {
+    check_range(arena.len(), output)?;
+    for r in inputs {
+        check_range(arena.len(), r)?;
+        if r.0 < output.1 && output.0 < r.1 && r.0 != r.1 && output.0 != output.1 {
+            return Err(Error::Shape { what: "arena ranges overlap" });
+        }
+    }
+    // Checked splits (the ranges were checked above; said again so that no panic path is linked).
+    let bad = Error::Shape { what: "arena ranges overlap" };
+    let (before, rest) = arena.split_at_mut_checked(output.0).ok_or(bad)?;
+    let (out, after) = rest.split_at_mut_checked(output.1.saturating_sub(output.0)).ok_or(bad)?;
+    let (before, after): (&[u8], &[u8]) = (before, after);
+    let mut views: [&[u8]; N] = [&[]; N];
+    for (v, r) in views.iter_mut().zip(inputs) {
+        // A range lies entirely before or entirely after the output (checked above).
+        let view = if r.1 <= output.0 {
+            before.get(r.0..r.1)
+        } else {
+            r.0.checked_sub(output.1).and_then(|s| after.get(s..s + (r.1 - r.0)))
+        };
+        *v = view.ok_or(bad)?;
+    }
+    Ok((views, out))
+}
+
 fn check_range(len: usize, r: (usize, usize)) -> Result<(), Error> {
     if r.0 > r.1 || r.1 > len {
         return Err(Error::Length { what: "arena range end", expected: len, got: r.1 });

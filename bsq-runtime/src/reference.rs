@@ -213,6 +213,81 @@ pub fn add(a: AddInput<'_>, b: AddInput<'_>, stage: &OutputStage<'_>, output: &m
     Ok(())
 }
 
+/// One input of a channel [`concat`]: an HWC tensor of `pixels × channels` bytes and their signedness.
+#[derive(Debug, Clone, Copy)]
+pub struct ConcatInput<'a> {
+    /// Activation bytes, `[pixels][channels]`.
+    pub data: &'a [u8],
+    /// Channels of this input (`≥ 1`).
+    pub channels: usize,
+    /// Whether the bytes are signed.
+    pub signed: bool,
+}
+
+/// Channel concat of `n ≥ 1` HWC tensors of `pixels` pixels each (every input has the output's height
+/// and width): output channels `off_i .. off_i + C_i` of every pixel are input `i`'s channels, in input
+/// order (`off_i = C_0 + … + C_{i−1}`, `C = Σ C_i` output channels), each element requantized on its own:
+///
+/// `out[p][off_i + c] = stage.finish(i, load(x_i[p][c]))` — input `i`'s byte as a value (signed or not),
+/// rescaled by `stage.requant[i]` (or `stage.requant[0]` for every input; the factor is `s_in_i / s_out`,
+/// the output stage's double rounding of [`crate::requant`]: saturating left shift, rounding doubling high
+/// multiply with ties toward +∞, rounding right shift with ties away from zero), then clamped to
+/// `[stage.min, stage.max]` and stored (two's complement when `stage.signed`).
+///
+/// An input already at the output's quantization has the identity requantization (multiplier `2^30`,
+/// shift 1, exact for every byte) and only the clamp remains (a copy when the clamp keeps every byte).
+/// Nothing can overflow: a saturated left shift happens only for values the clamp saturates anyway.
+///
+/// Errors: [`Error::Shape`] for no inputs, an input of 0 channels or a size overflowing `usize`;
+/// [`Error::Length`] for an input or output of the wrong length, a bias (a concat has none) or a
+/// requantization count other than 1 or `n`; [`Error::Requant`] for a bad clamp range or shift. On error
+/// nothing is written.
+pub fn concat(
+    inputs: &[ConcatInput<'_>],
+    pixels: usize,
+    stage: &OutputStage<'_>,
+    output: &mut [u8],
+) -> Result<(), Error> {
+    let total = check_concat(inputs, pixels, stage, output.len())?;
+    for p in 0..pixels {
+        let mut off = 0;
+        for (i, x) in inputs.iter().enumerate() {
+            for c in 0..x.channels {
+                output[p * total + off + c] = stage.finish(i, load(x.data[p * x.channels + c], x.signed));
+            }
+            off += x.channels;
+        }
+    }
+    Ok(())
+}
+
+/// The checks of [`concat`] (reference and fast), in this order: inputs, stage, output length. Returns
+/// the output channels.
+pub(crate) fn check_concat(
+    inputs: &[ConcatInput<'_>],
+    pixels: usize,
+    stage: &OutputStage<'_>,
+    output_len: usize,
+) -> Result<usize, Error> {
+    if inputs.is_empty() {
+        return Err(Error::Shape { what: "concat of no inputs" });
+    }
+    let mut total: usize = 0;
+    for x in inputs {
+        if x.channels == 0 {
+            return Err(Error::Shape { what: "concat input with 0 channels" });
+        }
+        let len = pixels.checked_mul(x.channels).ok_or(Error::Shape { what: "concat input size overflows" })?;
+        check_len("concat input", len, x.data.len())?;
+        total = total.checked_add(x.channels).ok_or(Error::Shape { what: "concat channels overflow" })?;
+    }
+    check_len("concat bias", 0, stage.bias.len())?;
+    stage.check(inputs.len())?;
+    let len = pixels.checked_mul(total).ok_or(Error::Shape { what: "concat output size overflows" })?;
+    check_len("concat output", len, output_len)?;
+    Ok(total)
+}
+
 /// Padding step: `out[y][x][c] = in[y − pad_top][x − pad_left][c]` where that position is inside the
 /// input, `value` elsewhere (the border), for the `(H + pad_top + pad_bottom) × (W + pad_left + pad_right)
 /// × C` output of [`PadShape`]. Bytes are copied unchanged (signedness does not matter).

@@ -36,6 +36,10 @@ pub const MAX_SHIFT: i8 = 30;
 pub const MIN_SHIFT: i8 = -31;
 
 impl Requant {
+    /// The factor 1 (`0.5 · 2^1`): [`Requant::apply`] returns `x` unchanged for `|x| < 2^30` (the left shift
+    /// doubles, the multiply halves exactly). What `quantize_multiplier(1.0)` gives in codegen.
+    pub const IDENTITY: Self = Self { multiplier: 1 << 30, shift: 1 };
+
     /// A requantization, checking the shift range.
     pub const fn new(multiplier: i32, shift: i8) -> Result<Self, Error> {
         if shift < MIN_SHIFT || shift > MAX_SHIFT {

@@ -173,7 +173,7 @@ fn refuse(node: &Node, field: Option<&str>, message: String) -> DescError {
 
 impl Graph {
     /// Builds the model of a description (`origin`: its file, named in errors) for the data and options
-    /// of `build`. Refuses, naming the layer, what the runtime cannot run yet (concat) and a
+    /// of `build`. Refuses, naming the layer, a
     /// non-zero input zero point read by anything but a conv or dense.
     pub fn new(
         desc: &Description,
@@ -266,8 +266,12 @@ impl Graph {
                     Slot { param: Some(denses.len() - 1), point: point(*activation, bits) }
                 }
                 Op::Add { activation } => Slot { param: None, point: point(*activation, bits) },
+                // The joined tensor is quantized once, like a sum: signed 8-bit (calibrated) when an input is
+                // signed, else unsigned at the widest input's bits with a calibrated clip; codegen rescales
+                // every input to that scale.
                 Op::Concat => {
-                    return Err(at(refuse(node, None, "concat is not in the runtime yet".into())));
+                    let act = if node.quant == desc::TensorQuant::Signed { Activation::None } else { Activation::Relu };
+                    Slot { param: None, point: point(act, bits) }
                 }
                 _ => Slot { param: None, point: Point::Keep },
             };
@@ -410,7 +414,15 @@ impl QModel for Graph {
                     (T::D2(a), b) => T::D2(a + b.flat()),
                     (a, b) => T::D4(a.d4() + b.d4()),
                 },
-                Op::Concat => get(0, &outs), // refused by `Graph::new`
+                Op::Concat => {
+                    let xs: Vec<T> = (0..node.inputs.len()).map(|k| get(k, &outs)).collect();
+                    // The channel axis: 1 in Burn's NCHW (and in a flat `[N, C]`), the last in HWC.
+                    if xs.iter().all(|t| matches!(t, T::D2(_))) {
+                        T::D2(Tensor::cat(xs.into_iter().map(T::flat).collect(), 1))
+                    } else {
+                        T::D4(Tensor::cat(xs.into_iter().map(T::d4).collect(), 1))
+                    }
+                }
             };
             outs[i] = Some(self.point(slot.point, y, ctx));
             for s in &node.inputs {
@@ -466,7 +478,7 @@ impl QModel for Graph {
                 Op::GlobalAvgPool => gap(name, &i0),
                 Op::Flatten => flatten(name, &i0),
                 Op::Add { .. } => add(name, [i0, self.src_name(node.inputs[1])], quant(slot.point)),
-                Op::Concat => continue,
+                Op::Concat => concat(name, node.inputs.iter().map(|&i| self.src_name(i)).collect(), quant(slot.point)),
             });
         }
         out

@@ -483,6 +483,11 @@ pub mod to_artifact {
     pub fn add(name: &str, inputs: [String; 2], out: Quant) -> Layer {
         Layer::Add(art::Add { name: name.into(), inputs, out })
     }
+
+    /// Channel concat (each input rescaled to `out` by codegen).
+    pub fn concat(name: &str, inputs: Vec<String>, out: Quant) -> Layer {
+        Layer::Concat(art::Concat { name: name.into(), inputs, out })
+    }
 }
 
 #[cfg(test)]

@@ -300,6 +300,21 @@ pub struct Add {
     pub out: Quant,
 }
 
+/// Channel concat of two or more tensors of the same height and width (HWC: the channels of input 0, then
+/// input 1's, …), each rescaled to the output's quantization (scale, signedness, bits) as a residual add
+/// rescales its inputs: one requantization per input (the output stage's double rounding), then the output
+/// clamp. An input already at the output's quantization is copied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Concat {
+    /// Layer name.
+    pub name: String,
+    /// The inputs (at least two), in channel order.
+    pub inputs: Vec<String>,
+    /// Output quantization.
+    pub out: Quant,
+}
+
 /// One layer; the JSON object carries `"op"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -318,16 +333,19 @@ pub enum Layer {
     Flatten(Unary),
     /// `"op": "add"`.
     Add(Add),
+    /// `"op": "concat"`.
+    Concat(Concat),
 }
 
 impl Artifact {
-    /// The quantization of the network output (the output layer's `out`), for a conv2d, dense or add
+    /// The quantization of the network output (the output layer's `out`), for a conv2d, dense, add or concat
     /// output; `None` when the output layer keeps its input's quantization (pools, flatten).
     pub fn output_quant(&self) -> Option<Quant> {
         match self.layers.iter().find(|l| l.name() == self.output)? {
             Layer::Conv2d(l) => Some(l.out),
             Layer::Dense(l) => Some(l.out),
             Layer::Add(l) => Some(l.out),
+            Layer::Concat(l) => Some(l.out),
             _ => None,
         }
     }
@@ -342,6 +360,7 @@ impl Layer {
             Layer::MaxPool(l) | Layer::AvgPool(l) => &l.name,
             Layer::GlobalAvgPool(l) | Layer::Flatten(l) => &l.name,
             Layer::Add(l) => &l.name,
+            Layer::Concat(l) => &l.name,
         }
     }
 
@@ -355,6 +374,7 @@ impl Layer {
             Layer::GlobalAvgPool(_) => "global_avg_pool",
             Layer::Flatten(_) => "flatten",
             Layer::Add(_) => "add",
+            Layer::Concat(_) => "concat",
         }
     }
 
@@ -366,6 +386,7 @@ impl Layer {
             Layer::MaxPool(l) | Layer::AvgPool(l) => vec![&l.input],
             Layer::GlobalAvgPool(l) | Layer::Flatten(l) => vec![&l.input],
             Layer::Add(l) => vec![&l.inputs[0], &l.inputs[1]],
+            Layer::Concat(l) => l.inputs.iter().map(String::as_str).collect(),
         }
     }
 

@@ -238,6 +238,7 @@ pub fn emit(m: &Compiled, source: &str) -> String {
                 let _ = writeln!(o, "const {pfx}_RB: rt::Requant = {};", requant_lit(rb));
                 stage(&mut o, &pfx, s);
             }
+            Kind::Concat { stage: s, .. } => stage(&mut o, &pfx, s),
         }
         if let Some(pad) = op.input_pad() {
             let sh = &pad.shape;
@@ -380,6 +381,37 @@ pub fn emit(m: &Compiled, source: &str) -> String {
                 let _ = writeln!(
                     o,
                     "        rt::add(\n            rt::AddInput {{ data: xa, signed: {a_signed}, requant: {pfx}_RA }},\n            rt::AddInput {{ data: xb, signed: {b_signed}, requant: {pfx}_RB }},\n            &{pfx}_STAGE,\n            y,\n        )?;"
+                );
+            }
+            Kind::Concat { pixels, parts, .. } => {
+                // The inputs in the arena, split out together; the network input is the caller's slice.
+                let in_arena: Vec<(usize, (usize, usize))> =
+                    op.inputs.iter().enumerate().filter_map(|(k, &t)| range(t).map(|r| (k, r))).collect();
+                if in_arena.is_empty() {
+                    let _ = writeln!(o, "        let y = &mut bytes[{ys}..{ye}];");
+                } else {
+                    let names: Vec<String> = in_arena.iter().map(|(k, _)| format!("x{k}")).collect();
+                    let ranges: Vec<String> = in_arena.iter().map(|(_, r)| format!("({}, {})", r.0, r.1)).collect();
+                    let _ = writeln!(
+                        o,
+                        "        let ([{}], y) = rt::arena::split_ins_out(&mut bytes[..], [{}], ({ys}, {ye}))?;",
+                        names.join(", "),
+                        ranges.join(", ")
+                    );
+                }
+                for (k, _) in op.inputs.iter().enumerate().filter(|(_, t)| range(**t).is_none()) {
+                    let _ = writeln!(o, "        let x{k}: &[u8] = input;");
+                }
+                o.push_str("        rt::concat(\n            &[\n");
+                for (k, (channels, signed)) in parts.iter().enumerate() {
+                    let _ = writeln!(
+                        o,
+                        "                rt::ConcatInput {{ data: x{k}, channels: {channels}, signed: {signed} }},"
+                    );
+                }
+                let _ = writeln!(
+                    o,
+                    "            ],\n            {pixels},\n            &{pfx}_STAGE,\n            y,\n        )?;"
                 );
             }
         }

@@ -3,7 +3,7 @@
 //! (golden outputs, the trainer's integer evaluation, `bsq eval`).
 
 use bsq_runtime::arena::{fill_channels, split_in_out, split_in2_out};
-use bsq_runtime::{AddInput, PackedWeights};
+use bsq_runtime::{AddInput, ConcatInput, PackedWeights};
 
 use crate::CodegenError;
 use crate::artifact::Artifact;
@@ -214,6 +214,23 @@ fn run_op(op: &Op, plan: &Plan, input: &[u8], arena: &mut [u8], scratch: &mut [i
                     &mut arena[out.0..out.1],
                 ),
             }
+        }
+        Kind::Concat { pixels, parts, stage } => {
+            // Split the arena around the output: every input in the arena lies before or after it.
+            let (before, rest) = arena.split_at_mut(out.0);
+            let (y, after) = rest.split_at_mut(out.1 - out.0);
+            let (before, after): (&[u8], &[u8]) = (before, after);
+            let mut inputs = Vec::with_capacity(parts.len());
+            for (&t, &(channels, signed)) in op.inputs.iter().zip(parts) {
+                let data = match plan.range(t) {
+                    None => input,
+                    Some(r) if r.1 <= out.0 => &before[r.0..r.1],
+                    Some(r) if r.0 >= out.1 => &after[r.0 - out.1..r.1 - out.1],
+                    Some(_) => return Err(bsq_runtime::Error::Shape { what: "arena ranges overlap" }),
+                };
+                inputs.push(ConcatInput { data, channels, signed });
+            }
+            bsq_runtime::concat(&inputs, *pixels, &stage.as_runtime(), y)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Deterministic fixture models (seeded): small artifacts that cover every op, every weight width 1–8,
 //! 0-bit layers, signed and unsigned activations of 2, 4 and 8 bits, BatchNorm with negative γ, strided
-//! residual blocks, grouped/depthwise convolutions, an input zero point and padded pooling. Used by the tests here, by the QEMU suite and as examples of the artifact format.
+//! residual blocks, grouped/depthwise convolutions, an input zero point, padded pooling and channel concats. Used by the tests here, by the QEMU suite and as examples of the artifact format.
 //!
 //! Activation scales are calibrated like a trainer would: each layer's output scale comes from the real
 //! (float) pre-activation range over calibration inputs, computed from the integer outputs of the layers
@@ -13,7 +13,8 @@ use crate::artifact::*;
 use crate::exec::Executor;
 
 /// Names of the fixtures, in a stable order.
-pub const NAMES: [&str; 8] = ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad"];
+pub const NAMES: [&str; 9] =
+    ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad", "concat"];
 
 /// The fixtures' generator: SplitMix64 from `rand_xoshiro`, whose stream is fixed by its definition (the
 /// fixtures, their inputs and the goldens stay the same across versions), with the few draws they use.
@@ -260,6 +261,22 @@ impl Gen {
         self.push(Layer::Add(Add { name: name.into(), inputs: [a.into(), b.into()], out }));
     }
 
+    /// A channel concat whose output quantization is `act` calibrated on the joined values, or (`like`) the
+    /// quantization of the layer `like` (that input is then copied unchanged).
+    fn concat(&mut self, name: &str, inputs: &[&str], act: Act, like: Option<&str>) {
+        let out = match like {
+            Some(l) => crate::validate::tensor_table(&self.a).expect("fixture prefix is valid")[l].quant,
+            None => {
+                let parts: Vec<Vec<Vec<f64>>> = inputs.iter().map(|i| self.real(i).0).collect();
+                let ys: Vec<Vec<f64>> =
+                    (0..self.calib.len()).map(|k| parts.iter().flat_map(|p| p[k].iter().copied()).collect()).collect();
+                Quant { bits: act.bits, scale: Self::calibrate(&ys, act), signed: act.signed }
+            }
+        };
+        let inputs = inputs.iter().map(|i| i.to_string()).collect();
+        self.push(Layer::Concat(Concat { name: name.into(), inputs, out }));
+    }
+
     fn pool(&mut self, name: &str, input: &str, k: usize, max: bool) {
         let p = Pool { name: name.into(), input: input.into(), kernel: [k, k], stride: [k, k], padding: None };
         self.push(if max { Layer::MaxPool(p) } else { Layer::AvgPool(p) });
@@ -469,6 +486,31 @@ pub fn fixture(name: &str) -> Option<Artifact> {
             g.padded_pool("mp2", "ap", [2, 3], [1, 2], [1, 1, 0, 1], true);
             g.add("u", "mp2", "mp2", u(8));
             g.unary("flat", "u", false);
+            g.dense("fc", "flat", 10, 6, s(8));
+            g.finish()
+        }
+        // Channel concats (an inception-like block): a 1×1 branch, a 1×1 → 3×3 branch, a padded max pool and
+        // the network input itself joined at the 3×3 branch's quantization (that input copied, the others
+        // rescaled, unsigned 4- and 8-bit); then signed 8-bit and unsigned 4-bit branches joined at a new,
+        // calibrated signed scale, and signed 8-bit ones at one of their own quantization (a signed copy).
+        "concat" => {
+            let mut g = Gen::new(name, [8, 8, 3], 10);
+            g.conv("stem", "input", 8, 3, 1, [1, 1, 1, 1], 4, u(4), true);
+            g.conv("a", "stem", 4, 1, 1, [0, 0, 0, 0], 5, u(4), true);
+            g.conv("b1", "stem", 4, 1, 1, [0, 0, 0, 0], 3, u(4), false);
+            g.conv("b2", "b1", 6, 3, 1, [1, 1, 1, 1], 6, u(8), true);
+            g.padded_pool("mp", "stem", [3, 3], [1, 1], [1, 1, 1, 1], true);
+            g.concat("cat1", &["a", "b2", "mp", "input"], u(8), Some("b2"));
+            g.conv("x2", "cat1", 8, 3, 2, [1, 1, 1, 1], 4, u(4), true);
+            g.conv("c1", "x2", 6, 1, 1, [0, 0, 0, 0], 8, s(8), true);
+            g.conv("c2", "x2", 6, 3, 1, [1, 1, 1, 1], 2, s(8), true);
+            g.conv("d", "x2", 4, 1, 1, [0, 0, 0, 0], 7, u(4), false);
+            g.concat("cat2", &["c1", "d", "c2"], s(8), None);
+            g.concat("cat3", &["c2", "c1"], s(8), Some("c2"));
+            g.pool("mp2", "cat2", 2, true);
+            g.pool("mp3", "cat3", 2, false);
+            g.concat("cat4", &["mp2", "mp3"], u(8), None);
+            g.unary("flat", "cat4", false);
             g.dense("fc", "flat", 10, 6, s(8));
             g.finish()
         }

@@ -8,6 +8,9 @@
 //! * Flatten is a renaming (HWC data is already flat).
 //! * Residual adds rescale both inputs to an intermediate scale `s_out/2^K` (`K` as large as the `i32`
 //!   range allows, at most 20), sum, and requantize by `2^−K` to the output.
+//! * A channel concat rescales each input to the output scale on its own (`s_in/s_out`, one
+//!   requantization, then the output clamp); an input at the output's scale gets the identity
+//!   ([`Requant::IDENTITY`]), which the runtime copies or only clamps. No sum, so nothing to prove.
 //! * Every convolution and dense layer gets a proof that its `i32` accumulator cannot overflow:
 //!   `(Σ_i |k_oi| · max_activation)·2^max(shift,0) + |bias_o| ≤ 2^31 − 1` for every channel `o`; otherwise
 //!   the model is refused.
@@ -163,6 +166,16 @@ pub enum Kind {
         /// Intermediate → output stage (one requant, no bias).
         stage: Stage,
     },
+    /// Channel concat.
+    Concat {
+        /// Pixels (`H·W`) of every input and of the output.
+        pixels: usize,
+        /// Per input, in order: its channels and whether its bytes are signed.
+        parts: Vec<(usize, bool)>,
+        /// Output stage: one requantization per input (input scale → output scale; a single one when all
+        /// are equal), no bias, the output clamp.
+        stage: Stage,
+    },
 }
 
 /// One lowered operation.
@@ -197,6 +210,7 @@ impl Op {
             | Kind::Dense { packed, stage: s, .. } => packed.len() + stage(s),
             Kind::Fill { values } => values.len(),
             Kind::Add { stage: s, .. } => 16 + stage(s),
+            Kind::Concat { stage: s, .. } => stage(s),
             Kind::MaxPool { .. } | Kind::AvgPool { .. } => 0,
         }
     }
@@ -644,6 +658,30 @@ pub fn lower(a: &Artifact, tensors: &Tensors) -> Result<Lowered, CodegenError> {
                     signed: ad.out.signed,
                 };
                 (Kind::Add { ra: m(ra0)?, rb: m(rb0)?, a_signed: qa.signed, b_signed: qb.signed, stage }, 0, None, 0)
+            }
+            Layer::Concat(cc) => {
+                let s_out = cc.out.scale as f64;
+                let mut parts = Vec::with_capacity(cc.inputs.len());
+                let mut requant = Vec::with_capacity(cc.inputs.len());
+                for (i, (input, &id)) in cc.inputs.iter().zip(&in_ids).enumerate() {
+                    let q = lt[id].quant;
+                    // A flatten aliases its input: the channels are those the concat sees.
+                    parts.push((tensors[input.as_str()].shape[2], q.signed));
+                    let rq = quantize_multiplier(q.scale as f64 / s_out).map_err(|m| CodegenError::Lowering {
+                        layer: name.to_string(),
+                        message: format!(
+                            "inputs[{i}] (`{input}`): scale {} over the output scale {s_out}: {m}",
+                            q.scale
+                        ),
+                    })?;
+                    requant.push(rq);
+                }
+                if requant.windows(2).all(|w| w[0] == w[1]) {
+                    requant.truncate(1);
+                }
+                let (min, max) = clamp_range(&cc.out);
+                let stage = Stage { bias: Vec::new(), requant, min, max, signed: cc.out.signed };
+                (Kind::Concat { pixels: info.shape[0] * info.shape[1], parts, stage }, 0, None, 0)
             }
             Layer::Flatten(_) => unreachable!("handled above"),
         };

@@ -145,7 +145,11 @@ fn check_zero_point<'a>(
                 }
             }
             _ => {
-                let field = if matches!(layer, Layer::Add(_)) { format!("inputs[{i}]") } else { "input".to_string() };
+                let field = if matches!(layer, Layer::Add(_) | Layer::Concat(_)) {
+                    format!("inputs[{i}]")
+                } else {
+                    "input".to_string()
+                };
                 return Err(ArtifactError::field(
                     name,
                     field,
@@ -452,6 +456,37 @@ fn check_layer(layer: &Layer, tensors: &Tensors) -> Result<TensorInfo, ArtifactE
             }
             check_quant(name, &ad.out)?;
             Ok(TensorInfo { shape: a.shape, len: a.len, quant: ad.out })
+        }
+        Layer::Concat(cc) => {
+            if cc.inputs.len() < 2 {
+                return Err(ArtifactError::field(
+                    name,
+                    "inputs",
+                    format!("{} input(s): a concat takes at least 2", cc.inputs.len()),
+                ));
+            }
+            let first = input_of(name, "inputs[0]", &cc.inputs[0], tensors)?;
+            let mut channels: usize = 0;
+            for (i, input) in cc.inputs.iter().enumerate() {
+                let x = input_of(name, &format!("inputs[{i}]"), input, tensors)?;
+                if x.shape[..2] != first.shape[..2] {
+                    return Err(ArtifactError::field(
+                        name,
+                        format!("inputs[{i}]"),
+                        format!(
+                            "height and width do not match: `{}` is {:?}, `{input}` is {:?} (a concat joins channels)",
+                            cc.inputs[0], first.shape, x.shape
+                        ),
+                    ));
+                }
+                channels = channels
+                    .checked_add(x.shape[2])
+                    .ok_or_else(|| ArtifactError::field(name, "inputs", "the channel count overflows".to_string()))?;
+            }
+            check_quant(name, &cc.out)?;
+            let shape = [first.shape[0], first.shape[1], channels];
+            let len = checked_len(name, "output shape", shape)?;
+            Ok(TensorInfo { shape, len, quant: cc.out })
         }
     }
 }

@@ -126,8 +126,8 @@ pub const PROBE_CONFIGS: [ProbeConfig; 5] = [
 ];
 
 /// The models of the probe (its binaries are `probe-<model>`).
-pub const PROBE_MODELS: [&str; 9] =
-    ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad", "lenet"];
+pub const PROBE_MODELS: [&str; 10] =
+    ["mlp", "convnet", "resblock", "zerobit", "widths", "dsconv", "zeropoint", "poolpad", "concat", "lenet"];
 
 /// Builds every probe binary for `cfg`; returns the directory of the ELF files.
 pub fn build_probe(cfg: &ProbeConfig) -> Result<PathBuf, Error> {

@@ -10,10 +10,12 @@
 //! | [`conv2d`] | yes | paths ([`path`]): DSP (assembly loops over rows of pixels, `SMLAD`), gathered window (first layers), portable (two channels × two pixels over decoded `i16` weights; packed path for low-bit layers) |
 //! | [`dense`] | yes | DSP: widened activations, two rows per pass, `SMLABB`/`SMLABT` or `SXTB16`+`SMLAD`; portable: weights decoded on the fly, 8 fields per group, const width |
 //! | [`add`] | yes | the rescalings' constants loaded once |
+//! | [`concat`] | yes | input by input, the rescaling's constants loaded once; an input at the output's quantization is clamped or copied |
 //! | [`pad`] | yes | whole rows: constant runs for the border, one copy per input row |
 //! | [`max_pool`], [`avg_pool`], [`global_avg_pool`] | = reference, panic-free | one loop nest for unpadded and one for padded shapes (`*_pool_with::<PADDED>`: a firmware links the ones it uses); not unrolled: flash over speed |
 //! | [`argmax`] | = reference | already linear |
 
+mod concat;
 mod conv;
 mod decode;
 mod dense;
@@ -21,7 +23,8 @@ mod grouped;
 mod pad;
 mod pool;
 
-pub use crate::reference::{AddInput, argmax, div_round};
+pub use crate::reference::{AddInput, ConcatInput, argmax, div_round};
+pub use concat::concat;
 pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
 pub use dense::{dense, dense_bits, dense_dsp};
 pub use grouped::{

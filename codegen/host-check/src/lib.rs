@@ -36,3 +36,7 @@ pub mod zeropoint {
 pub mod poolpad {
     include!(concat!(env!("OUT_DIR"), "/poolpad.rs"));
 }
+/// The `concat` fixture (channel concats: copied, rescaled, signed and unsigned inputs, the network input).
+pub mod concat {
+    include!(concat!(env!("OUT_DIR"), "/concat.rs"));
+}

@@ -78,6 +78,11 @@ fn poolpad_matches() {
 }
 
 #[test]
+fn concat_matches() {
+    check("concat", runner!(concat), models::concat::INPUT_LEN, models::concat::ARENA_BYTES);
+}
+
+#[test]
 fn generated_constants_describe_the_model() {
     use models::resblock as m;
     assert_eq!(m::INPUT_SHAPE, [8, 8, 3]);

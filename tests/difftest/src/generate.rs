@@ -21,6 +21,11 @@
 //! About 40 % of the pools have a `padding` field (random sides smaller than the kernel, explicit zeros, or
 //! `null`), drawn from a stream of its own like the zero point.
 //!
+//! After about 12 % of the steps a `concat` joins 2..=4 tensors of one height and width (repeats allowed, any
+//! signedness, the network input among them) at one input's quantization (an exact copy of that input) or
+//! at a calibrated one, rarely with an output scale 2^30..2^40 too fine (refused); all drawn from a stream
+//! of its own, so models without a concat are the documents they were before concats existed.
+//!
 //! About a fifth of the models have an input zero point (`input.zero_point`, 1..=255, often 128): then only
 //! `conv2d`, `dense` and `flatten` read the input and flattens of it (artifact.md § Validation), so the pools,
 //! `global_avg_pool` and `add` pick other tensors. It is drawn from a stream of its own, so a model without a
@@ -174,6 +179,8 @@ struct Gen<'a> {
     /// The stream of the pools' padding (apart from the main one, so models without padded pools are the
     /// documents they were before padded pools existed).
     pad_rng: ChaCha8Rng,
+    /// The stream of the concats (whether one follows a step, and everything about it).
+    cat_rng: ChaCha8Rng,
 }
 
 /// The `f32` nearest to `x`, as a JSON number (exact `f64` of that `f32`); `x` must be finite.
@@ -225,7 +232,9 @@ impl<'a> Gen<'a> {
         let target = rng.random_range(1..=opts.max_layers.max(1));
         let mut pad_rng = ChaCha8Rng::seed_from_u64(seed);
         pad_rng.set_stream(3);
-        Gen { rng, opts, tensors: vec![input], layers: Vec::new(), target, zero_point, pad_rng }
+        let mut cat_rng = ChaCha8Rng::seed_from_u64(seed);
+        cat_rng.set_stream(4);
+        Gen { rng, opts, tensors: vec![input], layers: Vec::new(), target, zero_point, pad_rng, cat_rng }
     }
 
     fn chance(&mut self, p: f64) -> bool {
@@ -286,6 +295,9 @@ impl<'a> Gen<'a> {
                 60..74 => self.flatten_step(),
                 _ => self.add_step(room),
             };
+            if self.layers.len() < self.target && self.cat_rng.random_bool(0.12) {
+                self.concat_step();
+            }
         }
         if self.layers.len() < self.opts.max_layers && self.chance(0.35) {
             self.dense_step(true);
@@ -743,6 +755,53 @@ impl<'a> Gen<'a> {
         m.insert("inputs".into(), json!([ta.name, tb.name]));
         m.insert("out".into(), q.json());
         self.push("add", m, ta.shape, q);
+        true
+    }
+
+    /// A `concat` of 2..=4 tensors (repeats allowed) with the height and width of a random one, none holding a
+    /// zero-pointed input, at most 64 channels in all; the output quantization is one input's (30 %) or
+    /// calibrated on the widest real range (±2^±1), rarely (the extreme rate) 2^30..2^40 too fine. Every draw
+    /// from `cat_rng`.
+    fn concat_step(&mut self) -> bool {
+        let cands: Vec<usize> = (0..self.tensors.len()).filter(|&i| !self.tensors[i].zp).collect();
+        if cands.is_empty() {
+            return false;
+        }
+        let first = cands[self.cat_rng.random_range(0..cands.len())];
+        let hw = [self.tensors[first].shape[0], self.tensors[first].shape[1]];
+        let same: Vec<usize> = cands.iter().copied().filter(|&i| self.tensors[i].shape[..2] == hw).collect();
+        let n = self.cat_rng.random_range(2..=4usize);
+        let mut picked = vec![first];
+        while picked.len() < n {
+            picked.push(same[self.cat_rng.random_range(0..same.len())]);
+        }
+        let channels: usize = picked.iter().map(|&i| self.tensors[i].shape[2]).sum();
+        if channels > 64 {
+            return false;
+        }
+        let q = if self.cat_rng.random_bool(0.3) {
+            self.tensors[picked[self.cat_rng.random_range(0..picked.len())]].q
+        } else {
+            let range = picked
+                .iter()
+                .map(|&i| f64::from(self.tensors[i].q.scale) * self.tensors[i].q.max_q())
+                .fold(0.0, f64::max);
+            let signed = self.cat_rng.random_bool(0.3);
+            let bits = self.cat_rng.random_range(if signed { 2..=8 } else { 1..=8 });
+            let mut q = Quant { bits, scale: 1.0, signed };
+            let mut s = range / q.max_q().max(1.0) * 2f64.powf(self.cat_rng.random_range(-1.0..1.0));
+            if self.cat_rng.random_bool(self.opts.extreme_rate) {
+                s *= 2f64.powf(-self.cat_rng.random_range(30.0..40.0));
+            }
+            q.scale = scale(s);
+            q
+        };
+        let names: Vec<&str> = picked.iter().map(|&i| self.tensors[i].name.as_str()).collect();
+        let mut m = Map::new();
+        m.insert("op".into(), json!("concat"));
+        m.insert("inputs".into(), json!(names));
+        m.insert("out".into(), q.json());
+        self.push("cat", m, [hw[0], hw[1], channels], q);
         true
     }
 

@@ -168,6 +168,8 @@ pub enum Lowered {
         /// The intermediate scale exponent, `0..=20`.
         k: u32,
     },
+    /// `concat`: one input requantization `(multiplier, shift)` per input, in order.
+    Concat(Vec<(i32, i8)>),
     /// `max_pool`, `avg_pool`, `global_avg_pool`: no parameters.
     Pool,
     /// `flatten`: computes nothing.
@@ -254,6 +256,7 @@ impl Model {
                     Kernel::Add { rq_a, rq_b, k, .. } => {
                         Lowered::Add { requant_a: (rq_a.0, rq_a.1), requant_b: (rq_b.0, rq_b.1), k: *k }
                     }
+                    Kernel::Concat { parts, .. } => Lowered::Concat(parts.iter().map(|p| p.requant).collect()),
                     Kernel::Pool { .. } => Lowered::Pool,
                     Kernel::Flatten => Lowered::Flatten,
                 };
@@ -530,7 +533,7 @@ struct RawLayer {
     #[serde(default, deserialize_with = "field")]
     input: Field<String>,
     #[serde(default, deserialize_with = "field")]
-    inputs: Field<[String; 2]>,
+    inputs: Field<Vec<String>>,
     #[serde(default, deserialize_with = "field")]
     in_channels: Field<u64>,
     #[serde(default, deserialize_with = "field")]
@@ -615,6 +618,10 @@ enum Op {
         inputs: [String; 2],
         out: RawQuant,
     },
+    Concat {
+        inputs: Vec<String>,
+        out: RawQuant,
+    },
 }
 
 impl Op {
@@ -628,6 +635,7 @@ impl Op {
             | Op::GlobalAvgPool { input }
             | Op::Flatten { input } => vec![input],
             Op::Add { inputs, .. } => vec![&inputs[0], &inputs[1]],
+            Op::Concat { inputs, .. } => inputs.iter().map(String::as_str).collect(),
         }
     }
 
@@ -635,7 +643,7 @@ impl Op {
     fn out(&self) -> Option<&RawQuant> {
         match self {
             Op::Conv2d { affine, .. } | Op::Dense { affine, .. } => Some(&affine.out),
-            Op::Add { out, .. } => Some(out),
+            Op::Add { out, .. } | Op::Concat { out, .. } => Some(out),
             _ => None,
         }
     }
@@ -698,11 +706,11 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
         // artifact.md § Layers: "optional `padding [top,left,bottom,right]` (absent or `null`: none …)".
         "max_pool" | "avg_pool" => &["input", "kernel", "stride", "padding"],
         "global_avg_pool" | "flatten" => &["input"],
-        "add" => &["inputs", "out"],
+        "add" | "concat" => &["inputs", "out"],
         other => {
             return Err(Rejection::Parse(format!(
                 "layers[{index}]: unknown variant `{other}`, expected one of `conv2d`, `dense`, `max_pool`, \
-                 `avg_pool`, `global_avg_pool`, `flatten`, `add`"
+                 `avg_pool`, `global_avg_pool`, `flatten`, `add`, `concat`"
             )));
         }
     };
@@ -778,10 +786,19 @@ fn typed_layer(index: usize, raw: RawLayer) -> Result<Layer, Rejection> {
         }
         "global_avg_pool" => Op::GlobalAvgPool { input: required(raw.input, "input", ctx.clone())? },
         "flatten" => Op::Flatten { input: required(raw.input, "input", ctx.clone())? },
-        _ => Op::Add {
+        "concat" => Op::Concat {
             inputs: required(raw.inputs, "inputs", ctx.clone())?,
             out: required(raw.out, "out", ctx.clone())?,
         },
+        _ => {
+            // artifact.md § Layers: an `add` has exactly two inputs (the JSON array's length is part of the
+            // format, like a fixed-size array's).
+            let inputs = required(raw.inputs, "inputs", ctx.clone())?;
+            let inputs: [String; 2] = inputs.try_into().map_err(|v: Vec<String>| {
+                Rejection::Parse(format!("{ctx}: invalid length {}, expected an array of length 2", v.len()))
+            })?;
+            Op::Add { inputs, out: required(raw.out, "out", ctx.clone())? }
+        }
     };
     Ok(Layer { name: raw.name, op })
 }
@@ -979,9 +996,19 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
         }
         check_scale(name, "out.scale", out.scale)?;
     }
+    // artifact.md § Validation: "a `concat` has at least two inputs" (field `inputs`).
+    if let Op::Concat { inputs, .. } = &layer.op
+        && inputs.len() < 2
+    {
+        return Err(invalid(name, "inputs", format!("{} input(s): at least 2", inputs.len())));
+    }
     let mut inputs = Vec::new();
     for (k, input) in layer.op.inputs().into_iter().enumerate() {
-        let field = if matches!(layer.op, Op::Add { .. }) { format!("inputs[{k}]") } else { "input".to_string() };
+        let field = if matches!(layer.op, Op::Add { .. } | Op::Concat { .. }) {
+            format!("inputs[{k}]")
+        } else {
+            "input".to_string()
+        };
         match checked.tensor(input) {
             Some(t) => inputs.push(t),
             None => return Err(invalid(name, field, format!("dangling input `{input}`"))),
@@ -1133,6 +1160,28 @@ fn validate_layer(checked: &Checked, index: usize, layer: &Layer) -> Result<Tens
                 zero_point: 0,
             })
         }
+        Op::Concat { out, .. } => {
+            // "every input has the first one's height and width"; the output has `Σ C_i` channels.
+            let mut channels: u64 = 0;
+            for (k, t) in inputs.iter().enumerate() {
+                if t.shape[..2] != src.shape[..2] {
+                    return Err(invalid(
+                        name,
+                        format!("inputs[{k}]"),
+                        format!("{:?} and {:?} differ in height or width", src.shape, t.shape),
+                    ));
+                }
+                channels = channels.saturating_add(t.shape[2]);
+            }
+            Ok(TensorInfo {
+                shape: [h, w, channels],
+                bits: out.bits,
+                scale: out.scale,
+                signed: out.signed,
+                storage: own,
+                zero_point: 0,
+            })
+        }
     }
 }
 
@@ -1159,7 +1208,7 @@ fn check_zero_point(checked: &Checked, layer: &Layer) -> Result<(), Rejection> {
                     }
                 }
             }
-            Op::Add { .. } => {
+            Op::Add { .. } | Op::Concat { .. } => {
                 return Err(invalid(name, format!("inputs[{k}]"), "reads the network input with a zero point"));
             }
             _ => return Err(invalid(name, "input", "reads the network input with a zero point")),
@@ -1290,7 +1339,21 @@ enum Kernel {
         k: u32,
         range: (i32, i32),
     },
+    Concat {
+        parts: Vec<ConcatPart>,
+        pixels: usize,
+        range: (i32, i32),
+    },
     Flatten,
+}
+
+/// One input of a `concat`.
+#[derive(Debug, Clone)]
+struct ConcatPart {
+    src: usize,
+    signed: bool,
+    channels: usize,
+    requant: (i32, i8),
 }
 
 /// The output stage of a `conv2d` or `dense` layer.
@@ -1406,6 +1469,28 @@ fn lower(artifact: &Artifact, checked: &Checked) -> Result<Model, Rejection> {
                 }
             }
             Op::Flatten { .. } => Kernel::Flatten,
+            Op::Concat { inputs, out: quant } => {
+                // artifact.md § Lowering: input i's requantization is `quantize(s_i / s_out)`.
+                let mut parts = Vec::new();
+                for (k, input) in inputs.iter().enumerate() {
+                    let t = tensor(input);
+                    let r = f64::from(t.scale) / f64::from(quant.scale);
+                    let requant = quantize(r).map_err(|_| {
+                        refused(name, RefusalKind::MultiplierTooLarge, format!("inputs[{k}]: multiplier {r} ≥ 2^30"))
+                    })?;
+                    parts.push(ConcatPart {
+                        src: storage(&t, &storage_of_layer),
+                        signed: t.signed,
+                        channels: to_usize(t.shape[2]),
+                        requant,
+                    });
+                }
+                Kernel::Concat {
+                    parts,
+                    pixels: to_usize(out.shape[0] * out.shape[1]),
+                    range: quant_range(quant.bits, quant.signed),
+                }
+            }
             Op::Add { inputs, out: quant } => {
                 let (a, b) = (tensor(&inputs[0]), tensor(&inputs[1]));
                 let (rq_a, rq_b, k) = lower_add(name, &a, &b, quant)?;
@@ -1684,6 +1769,22 @@ impl Kernel {
                     ));
                     let y = apply(1 << 30, 1 - *k as i8, x);
                     *slot = store_byte(y.clamp(range.0, range.1));
+                }
+            }
+            Kernel::Concat { parts, pixels, range } => {
+                // `out[p][off_i + c] = clamp(apply(requant_i, load(x_i[p][c])))`, `off_i = Σ_{j<i} C_j`.
+                let total: usize = parts.iter().map(|p| p.channels).sum();
+                for p in 0..*pixels {
+                    let mut off = 0;
+                    for part in parts {
+                        let x = &store[part.src];
+                        for c in 0..part.channels {
+                            let v =
+                                apply(part.requant.0, part.requant.1, load_byte(x[p * part.channels + c], part.signed));
+                            out[p * total + off + c] = store_byte(v.clamp(range.0, range.1));
+                        }
+                        off += part.channels;
+                    }
                 }
             }
             Kernel::Flatten => {}

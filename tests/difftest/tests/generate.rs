@@ -106,7 +106,7 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
             "conv2d" => &["in_channels", "out_channels", "kernel", "stride", "padding", "groups", "input"],
             "dense" => &["in_features", "out_features", "input"],
             "max_pool" | "avg_pool" => &["kernel", "stride", "padding", "input"],
-            "add" => &["inputs", "out"],
+            "add" | "concat" => &["inputs", "out"],
             _ => &["input"],
         };
         let weighted = ["weight", "bias", "bn", "channel_scale", "out"];
@@ -414,6 +414,49 @@ fn check(doc: &Value, sc: &mut Scales) -> BTreeSet<String> {
                 }
                 T { shape: a.shape, ..o }
             }
+            "concat" => {
+                let ins = l["inputs"].as_array().unwrap();
+                assert!(ins.len() >= 2, "{name}: {} concat inputs", ins.len());
+                let xs: Vec<(T, String)> = ins
+                    .iter()
+                    .map(|i| {
+                        let i = i.as_str().unwrap();
+                        assert!(z == 0 || !aliases.contains(i), "{name}: reads a zero-pointed input");
+                        tensors.get(i).expect("dangling concat input").clone()
+                    })
+                    .collect();
+                let [h, w, _] = xs[0].0.shape;
+                for (x, _) in &xs {
+                    assert_eq!(x.shape[..2], [h, w], "{name}: concat heights and widths");
+                }
+                let o = check_out(l);
+                if ins.len() >= 3 {
+                    feature("concat:3+inputs");
+                }
+                if (1..ins.len()).any(|k| ins[..k].contains(&ins[k])) {
+                    feature("concat:repeated-input");
+                }
+                if ins.iter().any(|i| i == "input") {
+                    feature("concat:network-input");
+                }
+                let same = |x: &T| x.bits == o.bits && x.scale == o.scale && x.signed == o.signed;
+                if xs.iter().any(|(x, _)| same(x)) {
+                    feature("concat:copied-input");
+                }
+                if xs.iter().any(|(x, _)| !same(x)) {
+                    feature("concat:rescaled-input");
+                }
+                if xs.iter().any(|(x, _)| x.signed) && xs.iter().any(|(x, _)| !x.signed) {
+                    feature("concat:mixed-signedness");
+                }
+                // artifact.md § concat: refused when an input's `s_in / s_out` quantizes to 2^30 or more.
+                if xs.iter().any(|(x, _)| quantize_shift(x.scale / o.scale).is_none()) {
+                    feature("refusal:concat-scale");
+                    refused = true;
+                }
+                let c = xs.iter().map(|(x, _)| x.shape[2]).sum();
+                T { shape: [h, w, c], ..o }
+            }
             other => panic!("unknown op {other}"),
         };
         sc.act.push(out.scale.log2());
@@ -575,10 +618,11 @@ fn valid_and_covering() {
         sizes.iter().sum::<usize>() / sizes.len(),
         sizes.iter().max().unwrap()
     );
-    let mut required: Vec<String> = ["conv2d", "dense", "max_pool", "avg_pool", "global_avg_pool", "flatten", "add"]
-        .iter()
-        .map(|o| format!("op:{o}"))
-        .collect();
+    let mut required: Vec<String> =
+        ["conv2d", "dense", "max_pool", "avg_pool", "global_avg_pool", "flatten", "add", "concat"]
+            .iter()
+            .map(|o| format!("op:{o}"))
+            .collect();
     required.extend((0..=8).map(|n| format!("wbits:{n}")));
     required.extend((1..=8).map(|a| format!("act:u{a}")));
     required.extend((2..=8).map(|a| format!("act:s{a}")));
@@ -619,6 +663,12 @@ fn valid_and_covering() {
         "add:different-scales",
         "add:mixed-signedness",
         "add:both-signed",
+        "concat:3+inputs",
+        "concat:repeated-input",
+        "concat:network-input",
+        "concat:copied-input",
+        "concat:rescaled-input",
+        "concat:mixed-signedness",
         "pool:signed-input",
         "pool:padded-max_pool",
         "pool:padded-avg_pool",

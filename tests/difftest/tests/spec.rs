@@ -1010,3 +1010,37 @@ fn padded_pools_by_hand() {
     let tall = pool("max_pool", "[3,2]", "[1,2]", "[1,0,1,0]");
     assert_eq!(run(&artifact([1, 4, 1], "0.5", &[&tall], "p", 2), &[4, 1, 2, 9]).1, [4, 9]);
 }
+
+/// `concat` of the input `[1, 2, 2]` (scale 0.5) with a 1×1 max pool of it (same quantization): at scale 1
+/// (unsigned 4-bit) every input is rescaled by `quantize(0.5) = (2^30, 0)`: x = 1 → h = floor((2^30 +
+/// 2^30)/2^31) = 1; 3 → floor((3·2^30 + 2^30)/2^31) = 2; 40 → 20, clamped to 15. Pixel p is `[pool(p),
+/// input(p)]`: pixels (1, 2), (3, 40) → [1, 1, 1, 1], [2, 15, 2, 15]. At scale 0.5 (signed 4-bit) the
+/// requantization is the identity `quantize(1) = (2^30, 1)`, clamped to 7.
+#[test]
+fn concat_by_hand() {
+    let pool = r#"{"op": "max_pool", "name": "p", "input": "input", "kernel": [1, 1], "stride": [1, 1]}"#;
+    let cat =
+        r#"{"op": "concat", "name": "c", "inputs": ["p", "input"], "out": {"bits": 4, "scale": 1.0, "signed": false}}"#;
+    let model = load(&artifact([1, 2, 2], "0.5", &[pool, cat], "c", 8)).unwrap();
+    assert_eq!(model.lowered()[1].1, Lowered::Concat(vec![(P30, 0), (P30, 0)]));
+    assert_eq!(model.run(&[1, 2, 3, 40]).unwrap().1, [1, 1, 1, 1, 2, 15, 2, 15]);
+    let cat = cat.replace(r#""bits": 4, "scale": 1.0, "signed": false"#, r#""bits": 4, "scale": 0.5, "signed": true"#);
+    let model = load(&artifact([1, 2, 2], "0.5", &[pool, &cat], "c", 8)).unwrap();
+    assert_eq!(model.lowered()[1].1, Lowered::Concat(vec![(P30, 1), (P30, 1)]));
+    assert_eq!(model.run(&[1, 2, 3, 40]).unwrap().1, [1, 2, 1, 2, 3, 7, 3, 7]);
+}
+
+/// `concat` refusals: fewer than two inputs and a height/width mismatch are invalid (naming the field); an
+/// output scale 2^31 times finer than an input's makes `quantize` refuse.
+#[test]
+fn concat_refusals() {
+    let one =
+        r#"{"op": "concat", "name": "c", "inputs": ["input"], "out": {"bits": 8, "scale": 1.0, "signed": false}}"#;
+    assert_eq!(invalid_at(&artifact([2, 2, 1], "1.0", &[one], "c", 4)), ("c".into(), "inputs".into()));
+    let pool = r#"{"op": "max_pool", "name": "p", "input": "input", "kernel": [2, 1], "stride": [1, 1]}"#;
+    let hw =
+        r#"{"op": "concat", "name": "c", "inputs": ["input", "p"], "out": {"bits": 8, "scale": 1.0, "signed": false}}"#;
+    assert_eq!(invalid_at(&artifact([2, 2, 1], "1.0", &[pool, hw], "c", 4)), ("c".into(), "inputs[1]".into()));
+    let fine = r#"{"op": "concat", "name": "c", "inputs": ["input", "input"], "out": {"bits": 8, "scale": 4.656612873077393e-10, "signed": false}}"#;
+    assert_eq!(refusal(&artifact([2, 2, 1], "1.0", &[fine], "c", 8)), RefusalKind::MultiplierTooLarge);
+}
