@@ -177,7 +177,26 @@ fn layer(g: &mut Gen, r: &Resolved, n: &Node, bits: u8, calibrate: bool) -> Resu
             }
             Layer::Add(crate::artifact::Add { name: n.name.clone(), inputs: [a, b], out: quant(scale) })
         }
-        Op::Concat => return Err(RandomError::Unsupported { layer: n.name.clone(), op: "concat" }),
+        Op::Concat => {
+            let inputs: Vec<String> = n.inputs.iter().map(|&s| src_name(r, s)).collect();
+            let mut scale = 1.0;
+            if calibrate {
+                // Channel concatenation of HWC tensors: pixel by pixel, each input's channels in turn.
+                let parts: Vec<(Vec<Vec<f64>>, [usize; 3])> = inputs.iter().map(|i| g.real(i)).collect();
+                let pixels = n.shape[0] * n.shape[1];
+                let ys: Vec<Vec<f64>> = (0..g.calib.len())
+                    .map(|k| {
+                        (0..pixels)
+                            .flat_map(|p| {
+                                parts.iter().flat_map(move |(x, sh)| x[k][p * sh[2]..(p + 1) * sh[2]].iter().copied())
+                            })
+                            .collect()
+                    })
+                    .collect();
+                scale = Gen::calibrate(&ys, act);
+            }
+            Layer::Concat(crate::artifact::Concat { name: n.name.clone(), inputs, out: quant(scale) })
+        }
     })
 }
 

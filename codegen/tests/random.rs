@@ -36,6 +36,16 @@ name = "sum"
 inputs = ["dw", "conv1"]
 activation = "relu"
 [[layers]]
+op = "conv2d"
+name = "pw"
+out_channels = 3
+kernel = 1
+activation = "relu"
+[[layers]]
+op = "concat"
+name = "cat"
+inputs = ["sum", "pw", "conv1"]
+[[layers]]
 op = "avg_pool"
 name = "pool"
 kernel = 2
@@ -68,19 +78,23 @@ fn layers_follow_the_description_at_the_asked_widths() {
     };
     let a = artifact(&desc(), None, &spec(128), |n| widths(&n.name)).expect("builds");
     let names: Vec<&str> = a.layers.iter().map(|l| l.name()).collect();
-    assert_eq!(names, ["conv1", "dw", "sum", "pool", "flat", "fc"]);
+    assert_eq!(names, ["conv1", "dw", "sum", "pw", "cat", "pool", "flat", "fc"]);
     assert_eq!(a.output, "fc");
     assert_eq!(a.input.zero_point, 128);
     for l in &a.layers {
         match l {
             Layer::Conv2d(c) => {
                 assert_eq!(c.weight.bits, widths(&c.name));
-                assert!(c.bn.is_some() && c.bias.is_none(), "{}", c.name);
+                assert_eq!(c.bn.is_some(), c.name != "pw", "{}: batch norm as described", c.name);
                 assert!(c.out.scale > 0.0 && c.out.scale != 1.0, "{}: calibrated scale {}", c.name, c.out.scale);
             }
             Layer::Dense(d) => {
-                assert_eq!((d.weight.bits, d.in_features, d.out_features), (1, 2 * 2 * 4, 3));
+                assert_eq!((d.weight.bits, d.in_features, d.out_features), (1, 2 * 2 * 11, 3));
                 assert!(d.out.signed, "the output layer without activation is signed");
+            }
+            Layer::Concat(c) => {
+                assert_eq!(c.inputs, ["sum", "pw", "conv1"]);
+                assert!(!c.out.signed && c.out.scale != 1.0, "calibrated unsigned concat: {:?}", c.out);
             }
             _ => {}
         }
