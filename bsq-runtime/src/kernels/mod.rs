@@ -25,7 +25,8 @@ pub use crate::reference::{AddInput, argmax, div_round};
 pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
 pub use dense::{dense, dense_bits, dense_dsp};
 pub use grouped::{
-    DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_path, grouped_paths, grouped_scratch_len,
+    DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_conv2d_dsp, grouped_path, grouped_paths,
+    grouped_scratch_len,
 };
 pub use pad::pad;
 pub use pool::{avg_pool, avg_pool_with, global_avg_pool, max_pool, max_pool_with, pool_padded};
