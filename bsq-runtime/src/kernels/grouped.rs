@@ -1,6 +1,7 @@
 //! Fast grouped 2-D convolution, depthwise included (contract: [`crate::reference::grouped_conv2d`]).
 //!
-//! Two portable paths, chosen by the shape ([`grouped_path`]):
+//! Two paths, chosen by the shape ([`grouped_path`]); the depthwise one uses DSP instructions on cores that
+//! have them (`UXTB16` + `SMLABB`/`SMLATT`, `dot_lanes_dsp`):
 //!
 //! * **Depthwise** (`in_c / groups = 1` and `out_c / groups = 1`, i.e. `groups = in_c = out_c`, at least
 //!   [`DEPTHWISE_LANES`] channels): the rows of [`DEPTHWISE_LANES`] adjacent channels are decoded once and interleaved in the
@@ -232,12 +233,33 @@ fn depthwise_block<const DSP: bool>(
     output: &mut [u8],
 ) {
     let ic = g.in_c.max(1);
+    // Interior pixels (the whole window inside the input): the window elements' byte offsets from the
+    // window's first pixel, computed once, so that the window is one slice and one loop (no per-row
+    // clipping and slicing: measured 55 instructions per window row on Cortex-M4).
+    let n = g.k_h * g.k_w;
+    let mut offs = [0usize; WINDOW_MAX];
+    for i in 0..g.k_h {
+        for j in 0..g.k_w {
+            if let Some(o) = offs.get_mut(i * g.k_w + j) {
+                *o = (i * g.in_w + j) * g.in_c;
+            }
+            black_box(());
+        }
+    }
+    let offs = if n <= WINDOW_MAX { offs.get(..n).unwrap_or(&[]) } else { &[] };
+    let span = offs.last().map_or(0, |&o| o + DEPTHWISE_LANES);
     for y in 0..g.oh {
         let (top, i0, i1) = g.rows(y);
+        let rows_in = i0 == 0 && i1 == g.k_h && !offs.is_empty();
         for x in 0..g.ow {
             let (left, j0, j1) = g.cols(x);
             let mut acc = [0i32; DEPTHWISE_LANES];
-            if j0 < j1 {
+            if rows_in && j0 == 0 && j1 == g.k_w {
+                let base = g.pixel(top - g.pad_top, left - g.pad_left) + b;
+                if let Some(win) = input.get(base..base + span) {
+                    acc = if DSP { window_dsp(ws, win, offs) } else { window(ws, win, offs) };
+                }
+            } else if j0 < j1 {
                 for i in i0..i1 {
                     let start = g.pixel(top + i - g.pad_top, left + j0 - g.pad_left);
                     let (Some(a), Some(w)) = (
@@ -261,6 +283,46 @@ fn depthwise_block<const DSP: bool>(
             }
         }
     }
+}
+
+/// Largest window (elements) of the depthwise interior-pixel loop (5×5); larger windows take the clipped
+/// loop for every pixel.
+const WINDOW_MAX: usize = 25;
+
+/// One interior pixel's 4 sums: lane `k` is `Σ_e w[e·DEPTHWISE_LANES + k] · win[offs[e] + k]`.
+#[inline(always)]
+fn window(ws: &[i16], win: &[u8], offs: &[usize]) -> [i32; DEPTHWISE_LANES] {
+    let [mut t0, mut t1, mut t2, mut t3] = [0i32; DEPTHWISE_LANES];
+    let (w, _) = ws.as_chunks::<DEPTHWISE_LANES>();
+    for (w, &o) in w.iter().zip(offs) {
+        let Some(x) = win.get(o..).and_then(<[u8]>::first_chunk::<DEPTHWISE_LANES>) else { break };
+        t0 = t0.wrapping_add(w[0] as i32 * x[0] as i32);
+        t1 = t1.wrapping_add(w[1] as i32 * x[1] as i32);
+        t2 = t2.wrapping_add(w[2] as i32 * x[2] as i32);
+        t3 = t3.wrapping_add(w[3] as i32 * x[3] as i32);
+        black_box(());
+    }
+    [t0, t1, t2, t3]
+}
+
+/// [`window`] with DSP instructions (weights `c0 c2 c1 c3` per element, as [`dot_lanes_dsp`]).
+#[inline(always)]
+fn window_dsp(ws: &[i16], win: &[u8], offs: &[usize]) -> [i32; DEPTHWISE_LANES] {
+    let [mut t0, mut t1, mut t2, mut t3] = [0i32; DEPTHWISE_LANES];
+    let (w, _) = ws.as_chunks::<4>();
+    for (w, &o) in w.iter().zip(offs) {
+        let Some(x) = win.get(o..).and_then(<[u8]>::first_chunk::<4>) else { break };
+        let x = load_le32(x);
+        let (e, od) = (uxtb16(x), uxtb16_ror8(x));
+        let (w, _) = w.as_chunks::<2>();
+        let (w02, w13) = (pair_word(&w[0]), pair_word(&w[1]));
+        t0 = smlabb(e, w02, t0);
+        t2 = smlatt(e, w02, t2);
+        t1 = smlabb(od, w13, t1);
+        t3 = smlatt(od, w13, t3);
+        black_box(());
+    }
+    [t0, t1, t2, t3]
 }
 
 /// `acc[k] += Σ_e w[e·DEPTHWISE_LANES + k] · a[e·ic + b + k]` over the window elements `e` of one clipped window row.

@@ -7,7 +7,7 @@
 //!
 //! | kernel | fast version | how |
 //! |---|---|---|
-//! | [`conv2d`] | yes | paths ([`path`]): DSP (assembly loops over rows of pixels, `SMLAD`), gathered window (first layers), portable (two channels × two pixels over decoded `i16` weights; packed path for low-bit layers) |
+//! | [`conv2d`] | yes | paths ([`path`]): DSP (assembly loops over rows of pixels, `SMLAD`), pointwise (1×1: 4 channels per assembly loop), gathered window (first layers), portable (two channels × two pixels over decoded `i16` weights; packed path for low-bit layers) |
 //! | [`dense`] | yes | DSP: widened activations, two rows per pass, `SMLABB`/`SMLABT` or `SXTB16`+`SMLAD`; portable: weights decoded on the fly, 8 fields per group, const width |
 //! | [`add`] | yes | the rescalings' constants loaded once |
 //! | [`pad`] | yes | whole rows: constant runs for the border, one copy per input row |
