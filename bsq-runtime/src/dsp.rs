@@ -30,6 +30,31 @@ macro_rules! group {
     };
 }
 
+/// One group of 4 input channels × 4 output channels (16 multiply-accumulates) of [`dot4_run`]: `ldr` of 4
+/// activation bytes from `pa` (post-increment), their even and odd bytes as halfwords in `e` and `x`, then
+/// per pair of channels one `ldm` of its 4 weight words from `pw` (post-increment) into r2–r5 and 4 `SMLAD`
+/// into the sums `t0`, `t1` (channels 0, 1) and `t2`, `t3` (channels 2, 3).
+#[cfg(bsq_dsp)]
+macro_rules! quad {
+    () => {
+        concat!(
+            "ldr {x}, [{pa}], #4\n",
+            "ldm {pw}!, {{r2, r3, r4, r5}}\n",
+            "uxtb16 {e}, {x}\n",
+            "uxtb16 {x}, {x}, ror #8\n",
+            "smlad {t0}, {e}, r2, {t0}\n",
+            "smlad {t0}, {x}, r3, {t0}\n",
+            "smlad {t1}, {e}, r4, {t1}\n",
+            "smlad {t1}, {x}, r5, {t1}\n",
+            "ldm {pw}!, {{r2, r3, r4, r5}}\n",
+            "smlad {t2}, {e}, r2, {t2}\n",
+            "smlad {t2}, {x}, r3, {t2}\n",
+            "smlad {t3}, {e}, r4, {t3}\n",
+            "smlad {t3}, {x}, r5, {t3}"
+        )
+    };
+}
+
 /// `SMLAD acc, x, y`: `acc + x.lo·y.lo + x.hi·y.hi` (signed 16-bit halves, products exact in 32 bits, the
 /// sum wrapping modulo 2^32 — the instruction sets the Q flag on overflow, which nothing here reads).
 #[inline(always)]
@@ -53,6 +78,53 @@ pub(crate) fn smlad(x: u32, y: u32, acc: i32) -> i32 {
         let p0 = (x as i16 as i32) * (y as i16 as i32);
         let p1 = ((x >> 16) as i16 as i32) * ((y >> 16) as i16 as i32);
         acc.wrapping_add(p0).wrapping_add(p1)
+    }
+}
+
+/// `SMLABB acc, x, y`: `acc + x.lo·y.lo` (signed 16-bit low halves; the sum wrapping modulo 2^32, Q flag
+/// as for [`smlad`]).
+#[inline(always)]
+pub(crate) fn smlabb(x: u32, y: u32, acc: i32) -> i32 {
+    #[cfg(bsq_dsp)]
+    {
+        let r: i32;
+        // SAFETY: one register-only arithmetic instruction (no memory, stack or flags read; it may set Q,
+        // which nothing reads); every input value is valid.
+        unsafe {
+            core::arch::asm!(
+                "smlabb {r}, {x}, {y}, {a}",
+                r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        r
+    }
+    #[cfg(not(bsq_dsp))]
+    {
+        acc.wrapping_add((x as i16 as i32) * (y as i16 as i32))
+    }
+}
+
+/// `SMLATT acc, x, y`: `acc + x.hi·y.hi` (signed 16-bit high halves; the sum wrapping modulo 2^32).
+#[inline(always)]
+pub(crate) fn smlatt(x: u32, y: u32, acc: i32) -> i32 {
+    #[cfg(bsq_dsp)]
+    {
+        let r: i32;
+        // SAFETY: one register-only arithmetic instruction (no memory, stack or flags read; it may set Q,
+        // which nothing reads); every input value is valid.
+        unsafe {
+            core::arch::asm!(
+                "smlatt {r}, {x}, {y}, {a}",
+                r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        r
+    }
+    #[cfg(not(bsq_dsp))]
+    {
+        acc.wrapping_add(((x >> 16) as i16 as i32) * ((y >> 16) as i16 as i32))
     }
 }
 
@@ -319,6 +391,121 @@ pub(crate) fn dot2_pairs(w: &[[i16; 8]], x: &[[u8; 4]], out: &mut [i32]) {
         let [t0, t1] = dot2_groups(w.get(p * groups..(p + 1) * groups).unwrap_or(&[]), x, [0, 0]);
         o[0] = t0;
         o[1] = t1;
+    }
+}
+
+/// Four channels × `out.len() / 4` consecutive pixels of a 1×1 convolution (a matrix product): pixel `q`'s
+/// activations are the `4·groups` bytes at `a[4·groups·q..]` (the pixels are contiguous in HWC), the
+/// weights `w[..groups]` hold per group of 4 input channels the four channels' words in the order of
+/// [`dot2_groups`] (`c0: w0 w2 w1 w3, c1: …, c2: …, c3: …`), and channel `k`'s sum goes to `out[4q + k]`
+/// (overwritten). When the pixels or the weights would run past their slices, nothing is written (the
+/// kernel never asks for that).
+///
+/// On DSP cores one assembly loop over pixels and groups: per group one `ldr` of 4 activations, two
+/// `UXTB16` shared by the four channels, two `ldm` of 4 weight words and 8 `SMLAD` (16 multiply-accumulates
+/// in 13 instructions), two groups per iteration (an odd first group entered in the middle), 3 per
+/// iteration for the end test, about 15 per pixel (zeroed sums, the weights reloaded, two `strd`).
+#[inline(never)] // One copy for every block of channels.
+pub(crate) fn dot4_run(w: &[[i16; 16]], a: &[u8], groups: usize, out: &mut [i32]) {
+    let pixels = out.len() / 4;
+    let bytes = pixels.checked_mul(groups).and_then(|n| n.checked_mul(4));
+    let fits = pixels > 0 && groups > 0 && groups <= w.len() && bytes.is_some_and(|n| n <= a.len());
+    if !fits {
+        return;
+    }
+    #[cfg(bsq_dsp)]
+    if (w.as_ptr() as usize).is_multiple_of(4) && (out.as_ptr() as usize).is_multiple_of(4) {
+        let pw = w.as_ptr();
+        let pa = a.as_ptr();
+        // The weights' start and end, where the sums go, the end of the pixels, an odd group, the pixels'
+        // start: copied onto the stack by the assembly (every register is in use inside the loops).
+        let params: [usize; 6] = [
+            pw as usize,
+            pw.wrapping_add(groups) as usize,
+            out.as_mut_ptr() as usize,
+            pa.wrapping_add(bytes.unwrap_or(0)) as usize,
+            groups % 2,
+            pa as usize,
+        ];
+        // Accesses: reads `params` (a live local array); 24 bytes of stack below `sp` (reserved by `sub sp`
+        // and released before the end; the stack stays 8-byte aligned); for each of the `pixels ≥ 1`
+        // pixels the `groups ≥ 1` weight groups at `w` (32 bytes each, 4-byte aligned for `ldm`, checked;
+        // `groups ≤ w.len()`) and its `4·groups` activation bytes, contiguous from `a` (the last pixel ends
+        // at `a + 4·groups·pixels ≤ a + a.len()`, checked); writes four `i32` per pixel at `out` (4-byte
+        // aligned for `strd`, checked; `4·pixels ≤ out.len()`). The group loop runs `groups` groups exactly
+        // (an odd first group entered at `2:`, then pairs until `pw` reaches the end of the weights), the
+        // pixel loop until `pa` reaches the end of the pixels (it advances `4·groups` bytes per pixel).
+        // The flags and every written register are declared; `sp` is restored.
+        // SAFETY: every access listed above is inside its slice (or the reserved stack) and aligned as
+        // `ldm`/`strd` need (checked).
+        unsafe {
+            core::arch::asm!(
+                "sub sp, sp, #24",
+                "ldr {x}, [{pa}]",
+                "str {x}, [sp]",
+                "ldr {x}, [{pa}, #4]",
+                "str {x}, [sp, #4]",
+                "ldr {x}, [{pa}, #8]",
+                "str {x}, [sp, #8]",
+                "ldr {x}, [{pa}, #12]",
+                "str {x}, [sp, #12]",
+                "ldr {x}, [{pa}, #16]",
+                "str {x}, [sp, #16]",
+                "ldr {pa}, [{pa}, #20]",
+                "5:",
+                "mov {t0}, #0",
+                "mov {t1}, #0",
+                "mov {t2}, #0",
+                "mov {t3}, #0",
+                "ldr {pw}, [sp]",
+                "ldr {x}, [sp, #16]",
+                "cmp {x}, #0",
+                "bne 2f",
+                "1:",
+                quad!(),
+                "2:",
+                quad!(),
+                "ldr {x}, [sp, #4]",
+                "cmp {pw}, {x}",
+                "bne 1b",
+                "ldr {x}, [sp, #8]",
+                "strd {t0}, {t1}, [{x}], #8",
+                "strd {t2}, {t3}, [{x}], #8",
+                "str {x}, [sp, #8]",
+                "ldr {x}, [sp, #12]",
+                "cmp {pa}, {x}",
+                "bne 5b",
+                "add sp, sp, #24",
+                pa = inout(reg) params.as_ptr() => _,
+                pw = out(reg) _,
+                x = out(reg) _,
+                e = out(reg) _,
+                t0 = out(reg) _,
+                t1 = out(reg) _,
+                t2 = out(reg) _,
+                t3 = out(reg) _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+            );
+        }
+        return;
+    }
+    let (chunks, _) = out.as_chunks_mut::<4>();
+    for (o, x) in chunks.iter_mut().zip(a.chunks_exact(4 * groups)) {
+        let (x, _) = x.as_chunks::<4>();
+        let pair = |half: usize| {
+            let mut t = [0i32; 2];
+            for (w, x) in w.iter().zip(x) {
+                let (w, _) = w.as_chunks::<8>();
+                t = dot2_groups(core::slice::from_ref(&w[half]), core::slice::from_ref(x), t);
+            }
+            t
+        };
+        let [t0, t1] = pair(0);
+        let [t2, t3] = pair(1);
+        *o = [t0, t1, t2, t3];
     }
 }
 

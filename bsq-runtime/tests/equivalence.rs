@@ -64,6 +64,26 @@ struct ConvCase {
 }
 
 fn conv_shape() -> impl Strategy<Value = Conv2dShape> {
+    prop_oneof![4 => any_conv_shape(), 1 => pointwise_shape()]
+}
+
+/// 1×1 stride-1 shapes (the pointwise path's, and some it refuses: `in_c` not a multiple of 4, `out_c < 4`).
+fn pointwise_shape() -> impl Strategy<Value = Conv2dShape> {
+    let in_c = prop_oneof![3 => (1usize..=24).prop_map(|k| 4 * k), 1 => 1usize..=12];
+    (in_c, 1usize..=13, 1usize..=9, 1usize..=40).prop_map(|(in_c, out_c, h, w)| Conv2dShape {
+        in_h: h,
+        in_w: w,
+        in_c,
+        out_c,
+        k_h: 1,
+        k_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+        ..Conv2dShape::default()
+    })
+}
+
+fn any_conv_shape() -> impl Strategy<Value = Conv2dShape> {
     // Input channels: any count, or a multiple of 4 (the DSP kernel's own path).
     let in_c = prop_oneof![1usize..=20, (1usize..=5).prop_map(|k| 4 * k)];
     (1usize..=5, 1usize..=5, 1usize..=3, 1usize..=3, in_c, 1usize..=7, 1usize..=9, 1usize..=9)
@@ -123,19 +143,22 @@ fn run_conv(c: &ConvCase) -> Outcome {
     let dr = bsq_runtime::conv2d_dsp(&c.shape, &c.input, &w, &stage, &mut big, &mut d);
     // Every per-width, per-path kernel gives the fast kernel's bytes where its path fits the shape, and
     // refuses the shape otherwise.
-    use bsq_runtime::path::{DSP, GATHERED, PORTABLE};
-    for p in [PORTABLE, DSP, GATHERED] {
+    use bsq_runtime::path::{DSP, GATHERED, POINTWISE, PORTABLE};
+    for p in [PORTABLE, DSP, GATHERED, POINTWISE] {
         let mut b = vec![0xA5u8; out_len];
         let mut big = vec![0x5A5Ai16; bsq_runtime::conv_scratch_len(&c.shape)];
         let run = match p {
             PORTABLE => conv_bits::<PORTABLE>,
             DSP => conv_bits::<DSP>,
+            POINTWISE => conv_bits::<POINTWISE>,
             _ => conv_bits::<GATHERED>,
         };
         let br = run(c.bits, &c.shape, &c.input, &w, &stage, &mut big, &mut b);
         let fits = match p {
             PORTABLE => true,
             DSP => c.shape.in_c.is_multiple_of(4),
+            // The documented rule: 1×1, stride 1, no padding, in_c a multiple of 4, at least 4 output channels.
+            POINTWISE => pointwise_fits(&c.shape),
             // The documented rule: in_c not a multiple of 4, a window of at most 256 elements, at most 32
             // output channels, at most 8192 decoded weights (whole groups of 4, channel count rounded up).
             _ => {
@@ -158,10 +181,19 @@ fn run_conv(c: &ConvCase) -> Outcome {
     let auto = match bsq_runtime::conv_path(&c.shape) {
         PORTABLE => conv_bits::<PORTABLE>,
         DSP => conv_bits::<DSP>,
+        POINTWISE => conv_bits::<POINTWISE>,
         _ => conv_bits::<GATHERED>,
     };
     assert_eq!((auto(c.bits, &c.shape, &c.input, &w, &stage, &mut big, &mut b), &b), (fr, &f));
     (rr, r, fr, f, dr, d)
+}
+
+/// The pointwise path's documented rule.
+fn pointwise_fits(s: &Conv2dShape) -> bool {
+    (s.k_h, s.k_w, s.stride_h, s.stride_w) == (1, 1, 1, 1)
+        && (s.pad_top, s.pad_left, s.pad_bottom, s.pad_right) == (0, 0, 0, 0)
+        && s.in_c.is_multiple_of(4)
+        && s.out_c >= 4
 }
 
 /// `conv2d_bits::<bits, P>` (what generated code calls, with `P = conv_path(shape)`).
@@ -236,13 +268,69 @@ fn per_width_kernels_refuse_other_widths() {
         pad_bottom: 0,
         pad_right: 0,
     };
-    use bsq_runtime::path::{DSP, GATHERED, PORTABLE};
+    use bsq_runtime::path::{DSP, GATHERED, POINTWISE, PORTABLE};
     assert_eq!(bsq_runtime::conv2d_bits::<2, PORTABLE>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), e);
     assert_eq!(bsq_runtime::conv2d_bits::<3, PORTABLE>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), Ok(()));
     assert_eq!(bsq_runtime::conv2d_bits::<3, DSP>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), Ok(()));
     // 8 input channels: no gathered path.
     let no = Err(Error::Shape { what: "kernel path does not fit the shape" });
     assert_eq!(bsq_runtime::conv2d_bits::<3, GATHERED>(&shape, &[1; 8], &w, &st, &mut s, &mut [0; 2]), no);
+    // 2 output channels: no pointwise path (it needs 4), whatever the scratch.
+    let mut big = vec![0i16; 1000];
+    assert_eq!(bsq_runtime::conv2d_bits::<3, POINTWISE>(&shape, &[1; 8], &w, &st, &mut big, &mut [0; 2]), no);
+}
+
+/// The pointwise path refuses every shape outside its rule (3×3, stride 2, padding, `in_c` not a multiple of
+/// 4, 3 output channels) and a scratch shorter than `conv_scratch_len`; it takes the others.
+#[test]
+fn pointwise_path_refuses_other_shapes() {
+    use bsq_runtime::path::POINTWISE;
+    let base = Conv2dShape {
+        in_h: 3,
+        in_w: 3,
+        in_c: 8,
+        out_c: 4,
+        k_h: 1,
+        k_w: 1,
+        stride_h: 1,
+        stride_w: 1,
+        ..Default::default()
+    };
+    let no = Err(Error::Shape { what: "kernel path does not fit the shape" });
+    let rq = [Requant::new(1 << 30, 0).unwrap()];
+    let st = OutputStage::for_bits(&[], &rq, 8, false);
+    let bad = [
+        Conv2dShape { k_h: 3, k_w: 3, ..base },
+        Conv2dShape { stride_h: 2, stride_w: 2, ..base },
+        Conv2dShape { k_h: 3, k_w: 3, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1, ..base },
+        Conv2dShape { in_c: 6, ..base },
+        Conv2dShape { out_c: 3, ..base },
+    ];
+    for shape in bad {
+        let (in_len, out_len, row_len) = shape.lens().unwrap();
+        let data = vec![0u8; packed_len(8, shape.out_c, row_len).unwrap()];
+        let w = PackedWeights::new(8, shape.out_c, row_len, &data).unwrap();
+        let mut s = vec![0i16; 4096];
+        let mut out = vec![0u8; out_len];
+        assert_eq!(
+            bsq_runtime::conv2d_bits::<8, POINTWISE>(&shape, &vec![1; in_len], &w, &st, &mut s, &mut out),
+            no,
+            "{shape:?}"
+        );
+    }
+    let (in_len, out_len, row_len) = base.lens().unwrap();
+    let data = vec![0u8; packed_len(8, 4, row_len).unwrap()];
+    let w = PackedWeights::new(8, 4, row_len, &data).unwrap();
+    let need = bsq_runtime::conv_scratch_len(&base);
+    assert_eq!(need, 5 * 8 + 2);
+    let mut out = vec![0u8; out_len];
+    let mut short = vec![0i16; need - 1];
+    assert_eq!(
+        bsq_runtime::conv2d_bits::<8, POINTWISE>(&base, &vec![1; in_len], &w, &st, &mut short, &mut out),
+        Err(Error::Length { what: "conv scratch", expected: need, got: need - 1 })
+    );
+    let mut s = vec![0i16; need];
+    assert_eq!(bsq_runtime::conv2d_bits::<8, POINTWISE>(&base, &vec![1; in_len], &w, &st, &mut s, &mut out), Ok(()));
 }
 
 fn first_diff(a: &[u8], b: &[u8]) -> Option<(usize, u8, u8)> {

@@ -141,6 +141,12 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     let fr = bsq_runtime::grouped_conv2d(&c.shape, &c.input, &w, &stage, &mut scratch, &mut f);
     prop_assert_eq!(fr, Ok(()));
     prop_assert_eq!(&f, &r, "fast grouped_conv2d differs from the reference on {:?}", c.shape);
+    // The DSP kernels (the depthwise DSP path; portable instruction models on the host, the real
+    // instructions on the QEMU suites), same scratch.
+    let mut d = vec![0xA5u8; out_len];
+    let mut scratch = vec![0x5A5Ai16; need];
+    prop_assert_eq!(bsq_runtime::grouped_conv2d_dsp(&c.shape, &c.input, &w, &stage, &mut scratch, &mut d), Ok(()));
+    prop_assert_eq!(&d, &r, "grouped_conv2d_dsp differs from the reference on {:?}", c.shape);
     let mut b = vec![0xA5u8; out_len];
     let mut scratch = vec![0x5A5Ai16; need];
     prop_assert_eq!(per_width(c.bits, &c.shape, &c.input, &w, &stage, &mut scratch, &mut b), Ok(()));

@@ -452,7 +452,12 @@ impl QWeight {
             WMode::Bsq(_) => {
                 let iw = self.int_weight();
                 if iw.k.iter().all(|&k| k == 0) {
-                    return Self::from_int_as(&IntWeight { bits: 0, scale: 1.0, k: iw.k }, form, self.scale_store, &dev);
+                    return Self::from_int_as(
+                        &IntWeight { bits: 0, scale: 1.0, k: iw.k },
+                        form,
+                        self.scale_store,
+                        &dev,
+                    );
                 }
                 Self::from_int_as(&iw, form, self.scale_store, &dev)
             }

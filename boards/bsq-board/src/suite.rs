@@ -5,7 +5,7 @@
 //! between the two halves of an arena. Generated models (bsq-codegen) implement [`Inference`] too.
 
 use crate::{marker, protocol};
-use bsq_runtime::{Conv2dShape, Error, OutputStage, PackedWeights, PoolShape};
+use bsq_runtime::{Conv2dShape, Error, GroupedConv2dShape, OutputStage, PackedWeights, PoolShape};
 
 /// Working memory of one inference: the activation arena and the `i16` scratch of the kernels.
 pub struct Workspace<'w> {
@@ -85,6 +85,15 @@ pub enum Op {
         /// Bias, requantization, clamp.
         stage: OutputStage<'static>,
     },
+    /// [`bsq_runtime::grouped_conv2d`].
+    GroupedConv2d {
+        /// Shape.
+        shape: GroupedConv2dShape,
+        /// Packed weights.
+        weights: PackedWeights<'static>,
+        /// Bias, requantization, clamp.
+        stage: OutputStage<'static>,
+    },
     /// [`bsq_runtime::dense`].
     Dense {
         /// Packed weights (rows = outputs).
@@ -145,6 +154,9 @@ pub const fn packed(r: Result<PackedWeights<'static>, Error>) -> PackedWeights<'
 fn run_op(op: &Op, input: &[u8], scratch: &mut [i16], output: &mut [u8]) -> Result<(), Error> {
     match op {
         Op::Conv2d { shape, weights, stage } => bsq_runtime::conv2d(shape, input, weights, stage, scratch, output),
+        Op::GroupedConv2d { shape, weights, stage } => {
+            bsq_runtime::grouped_conv2d(shape, input, weights, stage, scratch, output)
+        }
         Op::Dense { weights, stage } => bsq_runtime::dense(input, weights, stage, scratch, output),
         Op::MaxPool { shape, signed } => bsq_runtime::max_pool(shape, *signed, input, output),
         Op::AvgPool { shape, signed } => bsq_runtime::avg_pool(shape, *signed, input, output),

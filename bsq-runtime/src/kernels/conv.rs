@@ -21,7 +21,7 @@
 
 use super::decode::{Decoders, decoders};
 use super::{Finish, scratch_len};
-use crate::dsp::{dot2_pairs, dot2_row};
+use crate::dsp::{dot2_pairs, dot2_row, dot4_run};
 use crate::reference::{check_bits, check_conv, check_scratch};
 use crate::{Conv2dShape, Error, OutputStage, PackedWeights};
 use core::hint::black_box;
@@ -72,6 +72,9 @@ pub mod path {
     /// The gathered-window DSP kernel (first layers: `in_c` not a multiple of 4), with
     /// [`conv_scratch_len`](super::conv_scratch_len) of scratch.
     pub const GATHERED: u8 = 2;
+    /// The pointwise DSP kernel (1×1, stride 1, `in_c` a multiple of 4, at least 4 output channels: a
+    /// matrix product), with [`conv_scratch_len`](super::conv_scratch_len) of scratch.
+    pub const POINTWISE: u8 = 3;
 }
 
 /// Run-time choice of the path (the generic [`conv2d`]).
@@ -83,6 +86,8 @@ const AUTO: u8 = u8::MAX;
 pub const fn conv_path(shape: &Conv2dShape) -> u8 {
     if !cfg!(bsq_dsp) {
         path::PORTABLE
+    } else if pointwise_len(shape) > 0 {
+        path::POINTWISE
     } else if shape.in_c.is_multiple_of(4) {
         path::DSP
     } else if gathered_len(shape) > 0 {
@@ -98,8 +103,9 @@ pub const fn conv_path(shape: &Conv2dShape) -> u8 {
 ///
 /// Errors besides those of [`conv2d`]: [`Error::Shape`] if `weights` have another width or `PATH` does not
 /// fit the shape ([`path::DSP`] needs `in_c` a multiple of 4, [`path::GATHERED`] a shape that
-/// [`conv_scratch_len`] gives the gathered scratch); [`Error::Length`] if a [`path::GATHERED`] scratch is
-/// shorter than [`conv_scratch_len`].
+/// [`conv_scratch_len`] gives the gathered scratch, [`path::POINTWISE`] a 1×1, stride-1 shape with `in_c` a
+/// multiple of 4 and at least 4 output channels); [`Error::Length`] if a [`path::GATHERED`] or
+/// [`path::POINTWISE`] scratch is shorter than [`conv_scratch_len`].
 pub fn conv2d_bits<const BITS: u8, const PATH: u8>(
     shape: &Conv2dShape,
     input: &[u8],
@@ -174,7 +180,9 @@ fn conv2d_with<const P: u8>(
         xb: xb.max(xa),
     };
     let gw = gathered_len(shape);
+    let pl = pointwise_len(shape);
     let path = match P {
+        AUTO if dsp && pl > 0 && scratch.len() >= pl => path::POINTWISE,
         AUTO if dsp && g.in_c.is_multiple_of(4) => path::DSP,
         AUTO if dsp && gw > 0 && scratch.len() >= gw => path::GATHERED,
         AUTO => path::PORTABLE,
@@ -187,6 +195,12 @@ fn conv2d_with<const P: u8>(
                 return Err(Error::Length { what: "conv scratch", expected: gw, got: scratch.len() });
             }
             gathered(&g, row_len, weights, dec, stage, scratch, input, output);
+        }
+        path::POINTWISE if pl > 0 => {
+            if scratch.len() < pl {
+                return Err(Error::Length { what: "conv scratch", expected: pl, got: scratch.len() });
+            }
+            pointwise(&g, row_len, weights, dec, stage, scratch, input, output);
         }
         path::PORTABLE => conv_portable(&g, row_len, weights, dec, stage, scratch, input, output),
         _ => return Err(Error::Shape { what: "kernel path does not fit the shape" }),
@@ -616,13 +630,111 @@ const fn gathered_len(shape: &Conv2dShape) -> usize {
 
 /// Scratch (`i16` elements) for [`conv2d`] on `shape`: [`scratch_len`]`(row_len)`, or more where the
 /// gathered-window path applies (first layers with 1 or 3 input channels on DSP cores: every channel's
-/// decoded weights at once, at most 8192 elements). [`conv2d`] works with [`scratch_len`] and takes the
-/// faster path when the scratch is this large; generated code allocates this.
+/// decoded weights at once, at most 8192 elements; 1×1 layers on the pointwise path: `5·in_c + 2`).
+/// [`conv2d`] works with [`scratch_len`] and takes the faster path when the scratch is this large;
+/// generated code allocates this.
 pub const fn conv_scratch_len(shape: &Conv2dShape) -> usize {
     let row_len = shape.k_h.saturating_mul(shape.k_w).saturating_mul(shape.in_c);
     let base = scratch_len(row_len);
     let gw = gathered_len(shape);
-    if gw > base { gw } else { base }
+    let pl = pointwise_len(shape);
+    let big = if gw > pl { gw } else { pl };
+    if big > base { big } else { base }
+}
+
+// The pointwise path (DSP cores; 1×1, stride 1, no padding, `in_c` a multiple of 4, `out_c ≥ 4`): a matrix
+// product `[pixels × in_c] · [in_c × out_c]`, the pixels contiguous in HWC. Four output channels at a time:
+// their rows decoded once into the scratch in the order `SMLAD` wants (per group of 4 input channels
+// `c0: w0 w2 w1 w3, c1: …, c2: …, c3: …`), then every pixel against them in one assembly loop
+// ([`dot4_run`]): the two `UXTB16` of each activation word are shared by the four channels. When `out_c`
+// is not a multiple of 4 the last block overlaps the one before it (those channels are computed twice,
+// same bytes).
+
+/// Output channels per block of the pointwise path.
+const POINT_LANES: usize = 4;
+/// Pixels per call of [`dot4_run`] (their sums on the stack: 256 bytes).
+const POINT_RUN: usize = 16;
+
+/// Scratch (`i16` elements) the pointwise path needs for `shape` (the decoded rows of a block of 4
+/// channels, one row being decoded and room to align the block to 4 bytes: `5·in_c + 2`), or 0 when the
+/// path does not apply (not 1×1, a stride other than 1, padding, `in_c` not a multiple of 4, fewer than 4
+/// output channels). The same on every target.
+const fn pointwise_len(shape: &Conv2dShape) -> usize {
+    let fits = shape.k_h == 1
+        && shape.k_w == 1
+        && shape.stride_h == 1
+        && shape.stride_w == 1
+        && shape.pad_top == 0
+        && shape.pad_left == 0
+        && shape.pad_bottom == 0
+        && shape.pad_right == 0
+        && shape.in_c > 0
+        && shape.in_c.is_multiple_of(4)
+        && shape.out_c >= POINT_LANES;
+    if fits { shape.in_c.saturating_mul(POINT_LANES + 1).saturating_add(2) } else { 0 }
+}
+
+/// All outputs on the pointwise path (see above); `scratch` holds at least [`pointwise_len`], `row_len =
+/// in_c`.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn pointwise(
+    g: &Geo,
+    row_len: usize,
+    weights: &PackedWeights<'_>,
+    dec: Decoders,
+    stage: &OutputStage<'_>,
+    scratch: &mut [i16],
+    input: &[u8],
+    output: &mut [u8],
+) {
+    let groups = row_len / 4;
+    let off = (scratch.as_ptr() as usize / 2) % 2;
+    let Some(block) = scratch.get_mut(off..off + (POINT_LANES + 1) * row_len) else { return };
+    let Some((ws, tmp)) = block.split_at_mut_checked(POINT_LANES * row_len) else { return };
+    let pixels = g.oh * g.ow;
+    let last = g.out_c.saturating_sub(POINT_LANES);
+    let mut sums = [0i32; POINT_LANES * POINT_RUN];
+    let mut o = 0;
+    while o < g.out_c {
+        let b = o.min(last);
+        for k in 0..POINT_LANES {
+            (dec.one)(weights, b + k, tmp);
+            to_dsp_quad(tmp, ws, k);
+        }
+        let (wq, _) = ws.as_chunks::<16>();
+        let mut q0 = 0;
+        while q0 < pixels {
+            let n = (pixels - q0).min(POINT_RUN);
+            let at = q0 * row_len;
+            if let (Some(a), Some(t)) = (input.get(at..), sums.get_mut(..POINT_LANES * n)) {
+                dot4_run(wq, a, groups, t);
+            }
+            for k in 0..POINT_LANES {
+                let f = Finish::new(stage, b + k);
+                for (q, s) in sums.chunks_exact(POINT_LANES).take(n).enumerate() {
+                    put(output, (q0 + q) * g.out_c + b + k, f.apply(s.get(k).copied().unwrap_or(0)));
+                }
+            }
+            q0 += n;
+        }
+        o += POINT_LANES;
+    }
+}
+
+/// Channel `k` of a pointwise block: its decoded row `row` (whole groups of 4) into `ws` in the layout of
+/// [`dot4_run`] (per group 16 elements, channel `k` at `4k`, as `w0 w2 w1 w3`). Once per channel: out of
+/// line and not unrolled.
+#[inline(never)]
+fn to_dsp_quad(row: &[i16], ws: &mut [i16], k: usize) {
+    let (src, _) = row.as_chunks::<4>();
+    let (dst, _) = ws.as_chunks_mut::<16>();
+    for (d, s) in dst.iter_mut().zip(src) {
+        if let Some(d) = d.get_mut(4 * k..4 * k + 4) {
+            d.copy_from_slice(&[s[0], s[2], s[1], s[3]]);
+        }
+        black_box(());
+    }
 }
 
 /// All outputs on the gathered-window path (see above); `scratch` holds at least [`gathered_len`].

@@ -7,7 +7,7 @@
 //!
 //! | kernel | fast version | how |
 //! |---|---|---|
-//! | [`conv2d`] | yes | paths ([`path`]): DSP (assembly loops over rows of pixels, `SMLAD`), gathered window (first layers), portable (two channels × two pixels over decoded `i16` weights; packed path for low-bit layers) |
+//! | [`conv2d`] | yes | paths ([`path`]): DSP (assembly loops over rows of pixels, `SMLAD`), pointwise (1×1: 4 channels per assembly loop), gathered window (first layers), portable (two channels × two pixels over decoded `i16` weights; packed path for low-bit layers) |
 //! | [`dense`] | yes | DSP: widened activations, two rows per pass, `SMLABB`/`SMLABT` or `SXTB16`+`SMLAD`; portable: weights decoded on the fly, 8 fields per group, const width |
 //! | [`add`] | yes | the rescalings' constants loaded once |
 //! | [`concat`] | yes | input by input, the rescaling's constants loaded once; an input at the output's quantization is clamped or copied |
@@ -28,7 +28,8 @@ pub use concat::concat;
 pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
 pub use dense::{dense, dense_bits, dense_dsp};
 pub use grouped::{
-    DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_path, grouped_paths, grouped_scratch_len,
+    DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_conv2d_dsp, grouped_path, grouped_paths,
+    grouped_scratch_len,
 };
 pub use pad::pad;
 pub use pool::{avg_pool, avg_pool_with, global_avg_pool, max_pool, max_pool_with, pool_padded};

@@ -1,7 +1,7 @@
 //! Case definitions (host side) and their reference execution with the same bsq-runtime kernels the
 //! firmware runs.
 
-use bsq_runtime::{Conv2dShape, Error, OutputStage, PackedWeights, PoolShape, Requant};
+use bsq_runtime::{Conv2dShape, Error, GroupedConv2dShape, OutputStage, PackedWeights, PoolShape, Requant};
 
 /// Integer data of a convolution or dense layer.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ impl Params {
 pub enum OpDef {
     /// 2-D convolution.
     Conv2d(Conv2dShape, Params),
+    /// Grouped (depthwise) 2-D convolution.
+    GroupedConv2d(GroupedConv2dShape, Params),
     /// Fully connected.
     Dense(Params),
     /// Max pooling.
@@ -67,6 +69,7 @@ impl LayerDef {
     pub fn out_len(&self) -> Result<usize, Error> {
         Ok(match &self.op {
             OpDef::Conv2d(s, _) => s.lens()?.1,
+            OpDef::GroupedConv2d(s, _) => s.lens()?.1,
             OpDef::Dense(p) => p.rows,
             OpDef::MaxPool(s, _) | OpDef::AvgPool(s, _) => s.lens()?.1,
         })
@@ -76,6 +79,7 @@ impl LayerDef {
     pub fn macs(&self) -> Result<u64, Error> {
         Ok(match &self.op {
             OpDef::Conv2d(s, _) => (s.lens()?.1 * s.row_len()) as u64,
+            OpDef::GroupedConv2d(s, _) => (s.lens()?.1 * s.row_len()) as u64,
             OpDef::Dense(p) => (p.rows * p.row_len) as u64,
             _ => 0,
         })
@@ -84,7 +88,19 @@ impl LayerDef {
     /// Weights per row (for the kernel scratch), 0 for pooling.
     pub fn row_len(&self) -> usize {
         match &self.op {
-            OpDef::Conv2d(_, p) | OpDef::Dense(p) => p.row_len,
+            OpDef::Conv2d(_, p) | OpDef::GroupedConv2d(_, p) | OpDef::Dense(p) => p.row_len,
+            _ => 0,
+        }
+    }
+
+    /// Kernel scratch (`i16` elements) of the layer, as generated code sizes it: [`bsq_runtime::conv_scratch_len`]
+    /// (the gathered and pointwise paths where they apply), [`bsq_runtime::grouped_scratch_len`],
+    /// [`bsq_runtime::scratch_len`] for dense layers, 0 for pooling.
+    pub fn scratch(&self) -> usize {
+        match &self.op {
+            OpDef::Conv2d(s, _) => bsq_runtime::conv_scratch_len(s),
+            OpDef::GroupedConv2d(s, _) => bsq_runtime::grouped_scratch_len(s),
+            OpDef::Dense(p) => bsq_runtime::scratch_len(p.row_len),
             _ => 0,
         }
     }
@@ -92,7 +108,9 @@ impl LayerDef {
     /// Flash bytes of the layer's constants: packed weights, bias, requantization.
     pub fn flash_bytes(&self) -> Result<usize, Error> {
         Ok(match &self.op {
-            OpDef::Conv2d(_, p) | OpDef::Dense(p) => p.packed()?.len() + 4 * p.bias.len() + 8 * p.requant.len(),
+            OpDef::Conv2d(_, p) | OpDef::GroupedConv2d(_, p) | OpDef::Dense(p) => {
+                p.packed()?.len() + 4 * p.bias.len() + 8 * p.requant.len()
+            }
             _ => 0,
         })
     }
@@ -138,7 +156,7 @@ impl CaseDef {
 
     /// Kernel scratch elements (`i16`).
     pub fn scratch_len(&self) -> usize {
-        self.layers.iter().map(|l| bsq_runtime::scratch_len(l.row_len())).max().unwrap_or(0)
+        self.layers.iter().map(LayerDef::scratch).max().unwrap_or(0)
     }
 
     /// Flash bytes of the case's data (input + layer constants).
@@ -163,6 +181,11 @@ impl CaseDef {
                     let packed = p.packed()?;
                     let w = PackedWeights::new(p.bits, p.rows, p.row_len, &packed)?;
                     bsq_runtime::conv2d(shape, input, &w, &p.stage(), &mut scratch, &mut out)?;
+                }
+                OpDef::GroupedConv2d(shape, p) => {
+                    let packed = p.packed()?;
+                    let w = PackedWeights::new(p.bits, p.rows, p.row_len, &packed)?;
+                    bsq_runtime::grouped_conv2d(shape, input, &w, &p.stage(), &mut scratch, &mut out)?;
                 }
                 OpDef::Dense(p) => {
                     let packed = p.packed()?;

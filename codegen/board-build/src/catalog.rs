@@ -4,7 +4,7 @@
 use crate::case::{CaseDef, LayerDef, OpDef, Params};
 use crate::rng::Rng;
 use bsq_runtime::pack::max_magnitude;
-use bsq_runtime::{Conv2dShape, PoolShape, Requant};
+use bsq_runtime::{Conv2dShape, GroupedConv2dShape, PoolShape, Requant};
 
 /// `multiplier · 2^shift / 2^31 ≈ num / den` (both > 0), multiplier in `[2^30, 2^31)`.
 pub fn requant_for_ratio(num: u64, den: u64) -> Requant {
@@ -111,6 +111,28 @@ fn shape(
     }
 }
 
+/// A depthwise 3×3 layer, padding 1, stride `s`, on an `h × w × c` input (8-bit unsigned in and out).
+fn depthwise(rng: &mut Rng, bits: u8, (h, w, c): (usize, usize, usize), s: usize) -> LayerDef {
+    let g = shape(h, w, c, c, (3, 3), (s, s), [1; 4]);
+    let p = params(rng, bits, c, 9, 255, 8, false);
+    let g = GroupedConv2dShape {
+        in_h: g.in_h,
+        in_w: g.in_w,
+        in_c: c,
+        out_c: c,
+        groups: c,
+        k_h: 3,
+        k_w: 3,
+        stride_h: s,
+        stride_w: s,
+        pad_top: 1,
+        pad_left: 1,
+        pad_bottom: 1,
+        pad_right: 1,
+    };
+    LayerDef { name: "dw".into(), op: OpDef::GroupedConv2d(g, p) }
+}
+
 fn pool(in_h: usize, in_w: usize, c: usize, k: usize, s: (usize, usize)) -> PoolShape {
     PoolShape { in_h, in_w, c, k_h: k, k_w: k, stride_h: s.0, stride_w: s.1, ..PoolShape::default() }
 }
@@ -155,7 +177,8 @@ pub fn selftest() -> Vec<CaseDef> {
     cases
 }
 
-/// The single-layer shapes of DESIGN §7 (CMSIS-NN's figures on mps2-an386, int8 and int4).
+/// The single-layer shapes of DESIGN §7 (CMSIS-NN's figures on mps2-an386, int8 and int4; `NaN` where
+/// not measured) and the MobileNet / DS-CNN pointwise and depthwise layers.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchShape {
     /// Short name used in case names (`bench-<name>-w<bits>`).
@@ -169,7 +192,7 @@ pub struct BenchShape {
 }
 
 /// The benchmark shapes.
-pub const BENCH_SHAPES: [BenchShape; 4] = [
+pub const BENCH_SHAPES: [BenchShape; 9] = [
     BenchShape { name: "conv16", what: "conv 16x16x16->32 3x3 s1 p1", cmsis_int8: 2.14, cmsis_int4: 3.91 },
     // The same layer on 4-bit activations (inputs 0..15: what a BSQ network with 4-bit activations feeds it;
     // CMSIS-NN's cost does not depend on the values).
@@ -181,6 +204,17 @@ pub const BENCH_SHAPES: [BenchShape; 4] = [
     },
     BenchShape { name: "dense256", what: "dense 256->64", cmsis_int8: 2.08, cmsis_int4: 5.07 },
     BenchShape { name: "conv1st", what: "first-layer conv 28x28x1->8 5x5", cmsis_int8: 9.36, cmsis_int4: 11.69 },
+    // MobileNet-like and DS-CNN pointwise (1×1) and depthwise 3×3 layers (no CMSIS-NN figures measured).
+    BenchShape { name: "pw24", what: "pointwise 1x1 24x24x32->64", cmsis_int8: f64::NAN, cmsis_int4: f64::NAN },
+    BenchShape { name: "pw25", what: "pointwise 1x1 25x5x64->64 (DS-CNN)", cmsis_int8: f64::NAN, cmsis_int4: f64::NAN },
+    BenchShape {
+        name: "dw25",
+        what: "depthwise 3x3 25x5x64 s1 p1 (DS-CNN)",
+        cmsis_int8: f64::NAN,
+        cmsis_int4: f64::NAN,
+    },
+    BenchShape { name: "dw48", what: "depthwise 3x3 48x48x8 s1 p1", cmsis_int8: f64::NAN, cmsis_int4: f64::NAN },
+    BenchShape { name: "dw24s2", what: "depthwise 3x3 24x24x16 s2 p1", cmsis_int8: f64::NAN, cmsis_int4: f64::NAN },
 ];
 
 /// Name of the benchmark case of `shape` at `bits`.
@@ -222,6 +256,17 @@ pub fn bench() -> Vec<CaseDef> {
                     )
                 }
                 "dense256" => (rng.bytes(256), dense(&mut rng, "fc", bits, 256, 64, 255, 8, false).0),
+                "pw24" => (
+                    rng.bytes(24 * 24 * 32),
+                    conv(&mut rng, "conv", shape(24, 24, 32, 64, (1, 1), (1, 1), [0; 4]), bits, 255, 8, false).0,
+                ),
+                "pw25" => (
+                    rng.bytes(25 * 5 * 64),
+                    conv(&mut rng, "conv", shape(25, 5, 64, 64, (1, 1), (1, 1), [0; 4]), bits, 255, 8, false).0,
+                ),
+                "dw25" => (rng.bytes(25 * 5 * 64), depthwise(&mut rng, bits, (25, 5, 64), 1)),
+                "dw48" => (rng.bytes(48 * 48 * 8), depthwise(&mut rng, bits, (48, 48, 8), 1)),
+                "dw24s2" => (rng.bytes(24 * 24 * 16), depthwise(&mut rng, bits, (24, 24, 16), 2)),
                 _ => {
                     let input = rng.bytes(28 * 28);
                     (input, conv(&mut rng, "conv", shape(28, 28, 1, 8, (5, 5), (1, 1), [0; 4]), bits, 255, 8, false).0)

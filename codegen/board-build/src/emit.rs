@@ -61,7 +61,7 @@ pub fn write_suite(
             let l = format!("{c}_L{i}");
             let out_len = layer.out_len()?;
             let op = match &layer.op {
-                OpDef::Conv2d(_, p) | OpDef::Dense(p) => {
+                OpDef::Conv2d(_, p) | OpDef::GroupedConv2d(_, p) | OpDef::Dense(p) => {
                     bytes_static(&mut s, &data, &format!("{l}_W"), &p.packed()?)?;
                     let _ = writeln!(s, "static {l}_BIAS: [i32; {}] = {:?};", p.bias.len(), p.bias);
                     let rq: Vec<String> = p.requant.iter().map(|r| format!("bsq_runtime::{r:?}")).collect();
@@ -76,6 +76,9 @@ pub fn write_suite(
                         OpDef::Conv2d(shape, _) => {
                             format!("Op::Conv2d {{ shape: bsq_runtime::{shape:?}, weights: {w}, stage: {stage} }}")
                         }
+                        OpDef::GroupedConv2d(shape, _) => format!(
+                            "Op::GroupedConv2d {{ shape: bsq_runtime::{shape:?}, weights: {w}, stage: {stage} }}"
+                        ),
                         _ => format!("Op::Dense {{ weights: {w}, stage: {stage} }}"),
                     }
                 }

@@ -201,12 +201,16 @@ fn real_main() -> Res<()> {
             let worst = (1..=7).filter_map(|b| get(b).map(|m| m.insns as f64)).fold(0.0, f64::max);
             let ratio = w8.map_or("-".into(), |w8| format!("{:.2}", worst / w8));
             let vs = |bits: u8, cmsis: f64| {
-                get(bits).map_or("-".into(), |m| format!("{:.2}", m.insns as f64 / m.macs.max(1) as f64 / cmsis))
+                get(bits)
+                    .filter(|_| cmsis.is_finite())
+                    .map_or("-".into(), |m| format!("{:.2}", m.insns as f64 / m.macs.max(1) as f64 / cmsis))
             };
+            // NaN: no CMSIS-NN figure for this shape.
+            let cmsis = |v: f64| if v.is_finite() { format!("{v:.2}") } else { "-".into() };
             println!(
-                " {w8_cycles} | {:.2} | {:.2} | {} | {} | {ratio} |",
-                s.cmsis_int8,
-                s.cmsis_int4,
+                " {w8_cycles} | {} | {} | {} | {} | {ratio} |",
+                cmsis(s.cmsis_int8),
+                cmsis(s.cmsis_int4),
                 vs(8, s.cmsis_int8),
                 vs(4, s.cmsis_int4)
             );
