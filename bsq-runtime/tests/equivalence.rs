@@ -193,6 +193,7 @@ fn pointwise_fits(s: &Conv2dShape) -> bool {
     (s.k_h, s.k_w, s.stride_h, s.stride_w) == (1, 1, 1, 1)
         && (s.pad_top, s.pad_left, s.pad_bottom, s.pad_right) == (0, 0, 0, 0)
         && s.in_c.is_multiple_of(4)
+        && s.in_c <= bsq_runtime::POINTWISE_MAX_IN
         && s.out_c >= 4
 }
 
@@ -305,6 +306,8 @@ fn pointwise_path_refuses_other_shapes() {
         Conv2dShape { k_h: 3, k_w: 3, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1, ..base },
         Conv2dShape { in_c: 6, ..base },
         Conv2dShape { out_c: 3, ..base },
+        // Above 128 input channels the DSP path runs (its scratch is one row, not five).
+        Conv2dShape { in_c: 132, ..base },
     ];
     for shape in bad {
         let (in_len, out_len, row_len) = shape.lens().unwrap();

@@ -104,7 +104,7 @@ pub const fn conv_path(shape: &Conv2dShape) -> u8 {
 /// Errors besides those of [`conv2d`]: [`Error::Shape`] if `weights` have another width or `PATH` does not
 /// fit the shape ([`path::DSP`] needs `in_c` a multiple of 4, [`path::GATHERED`] a shape that
 /// [`conv_scratch_len`] gives the gathered scratch, [`path::POINTWISE`] a 1×1, stride-1 shape with `in_c` a
-/// multiple of 4 and at least 4 output channels); [`Error::Length`] if a [`path::GATHERED`] or
+/// multiple of 4 up to [`POINTWISE_MAX_IN`] and at least 4 output channels); [`Error::Length`] if a [`path::GATHERED`] or
 /// [`path::POINTWISE`] scratch is shorter than [`conv_scratch_len`].
 pub fn conv2d_bits<const BITS: u8, const PATH: u8>(
     shape: &Conv2dShape,
@@ -652,13 +652,18 @@ pub const fn conv_scratch_len(shape: &Conv2dShape) -> usize {
 
 /// Output channels per block of the pointwise path.
 const POINT_LANES: usize = 4;
+/// Largest `in_c` of the pointwise path: its scratch (`5·in_c + 2` elements) stays at most 1,284 bytes.
+/// Wider 1×1 layers take [`path::DSP`], whose scratch is one row: they sit at the end of a network, on few
+/// pixels, where the pointwise path gains little, and on a 64 KiB part the difference decides whether a
+/// model fits (MobileNetV1 0.25 with a 256-channel 1×1 on the lm3s6965evb budget).
+pub const POINTWISE_MAX_IN: usize = 128;
 /// Pixels per call of [`dot4_run`] (their sums on the stack: 256 bytes).
 const POINT_RUN: usize = 16;
 
 /// Scratch (`i16` elements) the pointwise path needs for `shape` (the decoded rows of a block of 4
 /// channels, one row being decoded and room to align the block to 4 bytes: `5·in_c + 2`), or 0 when the
-/// path does not apply (not 1×1, a stride other than 1, padding, `in_c` not a multiple of 4, fewer than 4
-/// output channels). The same on every target.
+/// path does not apply (not 1×1, a stride other than 1, padding, `in_c` not a multiple of 4 or above
+/// [`POINTWISE_MAX_IN`], fewer than 4 output channels). The same on every target.
 const fn pointwise_len(shape: &Conv2dShape) -> usize {
     let fits = shape.k_h == 1
         && shape.k_w == 1
@@ -670,6 +675,7 @@ const fn pointwise_len(shape: &Conv2dShape) -> usize {
         && shape.pad_right == 0
         && shape.in_c > 0
         && shape.in_c.is_multiple_of(4)
+        && shape.in_c <= POINTWISE_MAX_IN
         && shape.out_c >= POINT_LANES;
     if fits { shape.in_c.saturating_mul(POINT_LANES + 1).saturating_add(2) } else { 0 }
 }

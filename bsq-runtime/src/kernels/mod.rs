@@ -25,7 +25,7 @@ mod pool;
 
 pub use crate::reference::{AddInput, ConcatInput, argmax, div_round};
 pub use concat::concat;
-pub use conv::{conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
+pub use conv::{POINTWISE_MAX_IN, conv_path, conv_scratch_len, conv2d, conv2d_bits, conv2d_dsp, path};
 pub use dense::{dense, dense_bits, dense_dsp};
 pub use grouped::{
     DEPTHWISE_LANES, grouped_conv2d, grouped_conv2d_bits, grouped_conv2d_dsp, grouped_path, grouped_paths,
