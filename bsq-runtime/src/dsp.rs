@@ -55,77 +55,51 @@ macro_rules! quad {
     };
 }
 
-/// `SMLAD acc, x, y`: `acc + x.lo·y.lo + x.hi·y.hi` (signed 16-bit halves, products exact in 32 bits, the
-/// sum wrapping modulo 2^32 — the instruction sets the Q flag on overflow, which nothing here reads).
-#[inline(always)]
-pub(crate) fn smlad(x: u32, y: u32, acc: i32) -> i32 {
-    #[cfg(bsq_dsp)]
-    {
-        let r: i32;
-        // SAFETY: one register-only arithmetic instruction: no memory access, no stack, no flags read (it
-        // may set Q, which no code in this crate reads or relies on); every input value is valid.
-        unsafe {
-            core::arch::asm!(
-                "smlad {r}, {x}, {y}, {a}",
-                r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc,
-                options(pure, nomem, nostack, preserves_flags)
-            );
+/// One-instruction signed 16-bit multiply-accumulates (`SMLAD`, `SMLABB`, `SMLATT`), each a function
+/// `fn(x: u32, y: u32, acc: i32) -> i32` with its portable model. The sums wrap modulo 2^32; the
+/// instructions set the Q flag on overflow, which nothing in this crate reads.
+macro_rules! macs {
+    ($($(#[$doc:meta])* $name:ident => $insn:literal, |$x:ident, $y:ident, $acc:ident| $model:expr;)*) => {$(
+        $(#[$doc])*
+        #[inline(always)]
+        pub(crate) fn $name($x: u32, $y: u32, $acc: i32) -> i32 {
+            #[cfg(bsq_dsp)]
+            {
+                let r: i32;
+                // SAFETY: one register-only arithmetic instruction: no memory access, no stack, no flags
+                // read (it may set Q, which no code in this crate reads or relies on); every input value is
+                // valid.
+                unsafe {
+                    core::arch::asm!(
+                        $insn,
+                        r = lateout(reg) r, x = in(reg) $x, y = in(reg) $y, a = in(reg) $acc,
+                        options(pure, nomem, nostack, preserves_flags)
+                    );
+                }
+                r
+            }
+            #[cfg(not(bsq_dsp))]
+            {
+                $model
+            }
         }
-        r
-    }
-    #[cfg(not(bsq_dsp))]
-    {
-        let p0 = (x as i16 as i32) * (y as i16 as i32);
-        let p1 = ((x >> 16) as i16 as i32) * ((y >> 16) as i16 as i32);
-        acc.wrapping_add(p0).wrapping_add(p1)
-    }
+    )*};
 }
 
-/// `SMLABB acc, x, y`: `acc + x.lo·y.lo` (signed 16-bit low halves; the sum wrapping modulo 2^32, Q flag
-/// as for [`smlad`]).
-#[inline(always)]
-pub(crate) fn smlabb(x: u32, y: u32, acc: i32) -> i32 {
-    #[cfg(bsq_dsp)]
-    {
-        let r: i32;
-        // SAFETY: one register-only arithmetic instruction (no memory, stack or flags read; it may set Q,
-        // which nothing reads); every input value is valid.
-        unsafe {
-            core::arch::asm!(
-                "smlabb {r}, {x}, {y}, {a}",
-                r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        r
-    }
-    #[cfg(not(bsq_dsp))]
-    {
-        acc.wrapping_add((x as i16 as i32) * (y as i16 as i32))
-    }
+/// Signed 16-bit low and high halves of a word.
+#[cfg(not(bsq_dsp))]
+const fn halves(x: u32) -> (i32, i32) {
+    (x as i16 as i32, (x >> 16) as i16 as i32)
 }
 
-/// `SMLATT acc, x, y`: `acc + x.hi·y.hi` (signed 16-bit high halves; the sum wrapping modulo 2^32).
-#[inline(always)]
-pub(crate) fn smlatt(x: u32, y: u32, acc: i32) -> i32 {
-    #[cfg(bsq_dsp)]
-    {
-        let r: i32;
-        // SAFETY: one register-only arithmetic instruction (no memory, stack or flags read; it may set Q,
-        // which nothing reads); every input value is valid.
-        unsafe {
-            core::arch::asm!(
-                "smlatt {r}, {x}, {y}, {a}",
-                r = lateout(reg) r, x = in(reg) x, y = in(reg) y, a = in(reg) acc,
-                options(pure, nomem, nostack, preserves_flags)
-            );
-        }
-        r
-    }
-    #[cfg(not(bsq_dsp))]
-    {
-        acc.wrapping_add(((x >> 16) as i16 as i32) * ((y >> 16) as i16 as i32))
-    }
+macs! {
+    /// `SMLAD acc, x, y`: `acc + x.lo·y.lo + x.hi·y.hi` (products exact in 32 bits).
+    smlad => "smlad {r}, {x}, {y}, {a}",
+        |x, y, acc| acc.wrapping_add(halves(x).0 * halves(y).0).wrapping_add(halves(x).1 * halves(y).1);
+    /// `SMLABB acc, x, y`: `acc + x.lo·y.lo`.
+    smlabb => "smlabb {r}, {x}, {y}, {a}", |x, y, acc| acc.wrapping_add(halves(x).0 * halves(y).0);
+    /// `SMLATT acc, x, y`: `acc + x.hi·y.hi`.
+    smlatt => "smlatt {r}, {x}, {y}, {a}", |x, y, acc| acc.wrapping_add(halves(x).1 * halves(y).1);
 }
 
 /// One-instruction byte-pair extractions (`UXTB16` / `SXTB16`, with and without `ROR #8`), each a
