@@ -22,7 +22,7 @@ The step (batch 64, the same for both frameworks):
     betas 0.9/0.999, eps 1e-5), then bit planes clamped to [0, 2] and PACT clips to >= 1e-3
     (`QModel::clamp_params`).
 
-Mirrors bsq-train/src/bsq.rs (`QWeight` in `Bsq(8)` mode, `group_lasso`, `SCALE_PARAM`, `decompose`,
+Mirrors bsq-train/src/bsq.rs (`QWeight` in `Bsq(8)` mode, `group_lasso`, `scale_store` = 16, `decompose`,
 `split_planes`) and bsq-train/src/model.rs (`Act`, `QConv`, `QDense`, `LeNet`, `ResNet20`).
 """
 
