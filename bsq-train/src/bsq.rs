@@ -120,6 +120,22 @@ pub fn ste_clamp_round<const D: usize>(x: Tensor<D>, lim: f32) -> Tensor<D> {
     x.clone() + (round_half_away(x.clone().clamp(-lim, lim)) - x).detach()
 }
 
+/// Clamps a parameter's values to `[lo, hi]` in place of an optimizer step's result, keeping its id, its
+/// autodiff wrapping and whether it requires a gradient.
+fn clamp_param<const D: usize>(p: Param<Tensor<D>>, lo: f32, hi: f32) -> Param<Tensor<D>> {
+    p.map(|t| {
+        let rg = t.is_require_grad();
+        let ad = t.is_autodiff();
+        let v = t.inner().clamp(lo, hi);
+        if ad {
+            let v = Tensor::from_inner(v);
+            if rg { v.require_grad() } else { v }
+        } else {
+            v
+        }
+    })
+}
+
 fn param1(v: Vec<f32>, device: &Device) -> Param<Tensor<1>> {
     let n = v.len();
     Param::from_tensor(Tensor::from_data(TensorData::new(v, [n]), device))
@@ -360,36 +376,12 @@ impl QWeight {
 
     /// Clamps bit planes to `[0, 2]` (after an optimizer step), keeping parameter ids and trainability.
     pub fn clamp_bits(self) -> Self {
-        fn clamp(p: Param<Tensor<2>>) -> Param<Tensor<2>> {
-            p.map(|t| {
-                let rg = t.is_require_grad();
-                let ad = t.is_autodiff();
-                let v = t.inner().clamp(0.0, 2.0);
-                if ad {
-                    let v = Tensor::from_inner(v);
-                    if rg { v.require_grad() } else { v }
-                } else {
-                    v
-                }
-            })
-        }
         let w = match self.mode {
-            WMode::Latent(_) => self.w.map(|p| {
-                p.map(|t| {
-                    let rg = t.is_require_grad();
-                    let ad = t.is_autodiff();
-                    let v = t.inner().clamp(-1.0, 1.0);
-                    if ad {
-                        let v = Tensor::from_inner(v);
-                        if rg { v.require_grad() } else { v }
-                    } else {
-                        v
-                    }
-                })
-            }),
+            WMode::Latent(_) => self.w.map(|p| clamp_param(p, -1.0, 1.0)),
             _ => self.w,
         };
-        QWeight { wp: self.wp.map(clamp), wn: self.wn.map(clamp), w, ..self }
+        let planes = |p| clamp_param(p, 0.0, 2.0);
+        QWeight { wp: self.wp.map(planes), wn: self.wn.map(planes), w, ..self }
     }
 
     /// The current integer form: re-quantized planes in BSQ mode (see [`requantize`]), rounded shadow in

@@ -178,29 +178,21 @@ fn real_main() -> Res<()> {
         let (params, macs) = resolved.counts();
         let count = weighted(&resolved).count();
         let index: Vec<String> = weighted(&resolved).map(|n| n.name.clone()).collect();
-        let mut schemes: Vec<(String, Artifact)> = vec![
-            ("w8".into(), artifact(&desc, Some(&path), &spec, |_| 8)?),
-            (
-                "mixed".into(),
-                artifact(&desc, Some(&path), &spec, |n| {
-                    mixed_bits(index.iter().position(|x| *x == n.name).unwrap_or(0), count, n)
-                })?,
-            ),
-        ];
-        for (name, p) in args.artifacts.iter().filter(|(n, _)| n == m.name) {
-            schemes
-                .push((format!("trained ({})", p.display()), Artifact::load(p).map_err(|e| format!("{name}: {e}"))?));
+        // (scheme, artifact, its file): the random ones are written to `--out`, trained ones run from their path.
+        let mut schemes: Vec<(String, Artifact, PathBuf)> = Vec::new();
+        for (scheme, mixed) in [("w8", false), ("mixed", true)] {
+            let a = artifact(&desc, Some(&path), &spec, |n| {
+                if mixed { mixed_bits(index.iter().position(|x| *x == n.name).unwrap_or(0), count, n) } else { 8 }
+            })?;
+            let file = args.out.join(format!("{}-{scheme}.bsq.json", m.name));
+            a.save(&file)?;
+            schemes.push((scheme.into(), a, file));
         }
-        for (scheme, a) in schemes {
-            let file = args.out.join(format!("{}-{}.bsq.json", m.name, scheme.split(' ').next().unwrap_or("x")));
-            if !scheme.starts_with("trained") {
-                a.save(&file)?;
-            }
-            let path = if scheme.starts_with("trained") {
-                args.artifacts.iter().find(|(n, _)| n == m.name).map(|(_, p)| p.clone()).unwrap_or(file)
-            } else {
-                file
-            };
+        for (name, p) in args.artifacts.iter().filter(|(n, _)| n == m.name) {
+            let a = Artifact::load(p).map_err(|e| format!("{name}: {e}"))?;
+            schemes.push((format!("trained ({})", p.display()), a, p.clone()));
+        }
+        for (scheme, a, path) in schemes {
             let c = compile(&a)?;
             let r = report(&c);
             if r.macs != macs as u64 {
