@@ -103,21 +103,73 @@ pub struct QWeight {
     pub numel: usize,
 }
 
-/// Rounds half away from zero, like the integer model and `f32::round`.
+/// Rounds half away from zero, like the integer model and `f32::round`: `sign(x)·floor(|x| + 0.5)`, with
+/// `|x| + 0.5` computed in `f32`. Its derivative is zero almost everywhere, and the result is returned as a
+/// constant (no autodiff), which is the same gradient.
 pub fn round_half_away<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.clone().sign() * (x.abs() + 0.5).floor()
+    let x = x.inner();
+    if on_cpu(&x) { cpu_map(x, round_half_away_f32) } else { x.clone().sign() * (x.abs() + 0.5).floor() }
+}
+
+/// [`round_half_away`] of one value, bit for bit the tensor formula. `floor(t)` for `t ≥ 0` is the
+/// truncating `i32` conversion below `2^31`, and `t` itself above (an `f32` that large is an integer):
+/// Rust compiles this to vector instructions, where `f32::floor` is a libm call on the x86-64 baseline.
+fn round_half_away_f32(x: f32) -> f32 {
+    let t = x.abs() + 0.5;
+    let f = if t < 2_147_483_648.0 { t as i32 as f32 } else { t };
+    // `sign(±0) = +0` in the formula.
+    if x == 0.0 { 0.0 } else { f.copysign(x) }
+}
+
+/// Whether `x` (a tensor without autodiff) is an `f32` tensor of the CPU backend, which [`cpu_map`] takes.
+fn on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
+    x.device() == Device::flex() && x.dtype() == burn::tensor::DType::F32
+}
+
+/// Applies `f` to every element of `x`, an [`on_cpu`] tensor, in one pass over its buffer.
+///
+/// Why our own loop: Flex runs `floor` and `sign` element by element through libm calls, and the tensor
+/// formula of [`round_half_away`] makes five passes over the data; the fake quantization rounds every
+/// activation of every step, and this took a sixth of the CPU step (bsq-train/bench/README.md). Flex's
+/// `into_data` and `from_data` move a buffer the tensor owns without copying.
+fn cpu_map<const D: usize>(x: Tensor<D>, f: impl Fn(f32) -> f32) -> Tensor<D> {
+    let device = x.device();
+    let shape = x.shape();
+    let mut data = x.into_data();
+    if let Ok(v) = data.as_mut_slice::<f32>() {
+        v.iter_mut().for_each(|e| *e = f(*e));
+        return Tensor::from_data(data, &device);
+    }
+    // A buffer not aligned for `f32`: through a copy.
+    let v: Vec<f32> = data.iter::<f32>().map(f).collect();
+    Tensor::from_data(TensorData::new(v, shape), &device)
+}
+
+/// `round_half_away(clamp(x, −lim, lim)) − x` as a constant: the correction that makes a straight-through
+/// rounding (`x + correction`).
+fn ste_correction<const D: usize>(x: Tensor<D>, lim: Option<f32>) -> Tensor<D> {
+    let v = x.inner();
+    let lim = lim.unwrap_or(f32::INFINITY);
+    if on_cpu(&v) {
+        return cpu_map(v, |e| round_half_away_f32(e.clamp(-lim, lim)) - e);
+    }
+    let r = if lim.is_finite() { v.clone().clamp(-lim, lim) } else { v.clone() };
+    round_half_away(r) - v
 }
 
 /// Straight-through rounding: the value of [`round_half_away`], the gradient of the identity.
+///
+/// The correction `round(x) − x` is a constant for the graph (computed without autodiff, in one pass on
+/// the CPU backend): the same value as `(round(x) − x).detach()`, without recording the rounding's ops.
 pub fn ste_round<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.clone() + (round_half_away(x.clone()) - x).detach()
+    x.clone() + ste_correction(x, None)
 }
 
 /// Straight-through clamp and rounding (the official `bit_STE`): the value of
 /// `round_half_away(clamp(x, −lim, lim))`, the gradient of the identity everywhere, also where the clamp
 /// saturates (so a bit plane pushed past the representable range still receives the loss gradient).
 pub fn ste_clamp_round<const D: usize>(x: Tensor<D>, lim: f32) -> Tensor<D> {
-    x.clone() + (round_half_away(x.clone().clamp(-lim, lim)) - x).detach()
+    x.clone() + ste_correction(x, Some(lim))
 }
 
 /// Clamps a parameter's values to `[lo, hi]` in place of an optimizer step's result, keeping its id, its
@@ -488,6 +540,58 @@ mod tests {
 
     fn dev() -> Device {
         Device::flex().autodiff()
+    }
+
+    /// The CPU loop of `round_half_away` and of the straight-through corrections gives the tensor formula's
+    /// bits, on ties, on the f32 quirk just below 0.5, beyond 2^23 (where `|x| + 0.5` rounds to even) and
+    /// 2^31 (where the `i32` conversion saturates), on signed zeros, infinities and 20,000 seeded values.
+    #[test]
+    fn cpu_rounding_matches_the_tensor_formula_bit_for_bit() {
+        let mut v = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            8_388_609.0,
+            -8_388_611.0,
+            16_777_217.0,
+            2_147_483_520.0,
+            2_147_483_648.0,
+            -3.0e9,
+            1.0e30,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        let mut rng = crate::data::Rng::new(7);
+        v.extend((0..20_000).map(|i| {
+            let u = (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+            u * [1.0, 300.0, 1.0e7][i % 3]
+        }));
+        let dev = Device::flex();
+        let t = || Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &dev);
+        assert!(on_cpu(&t()), "the CPU loop is taken on Flex");
+        let formula = |x: Tensor<1>| x.clone().sign() * (x.abs() + 0.5).floor();
+        let bits = |x: Tensor<1>| to_vec(x).iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let (a, b) = (bits(round_half_away(t())), bits(formula(t())));
+        let first = a.iter().zip(&b).position(|(x, y)| x != y);
+        assert!(first.is_none(), "at {:?}: {:?}", first.map(|i| v[i]), first.map(|i| (a[i], b[i])));
+        for lim in [None, Some(255.0)] {
+            let c = ste_correction(t(), lim);
+            let clamped = match lim {
+                Some(l) => t().clamp(-l, l),
+                None => t(),
+            };
+            let expect = formula(clamped) - t();
+            // NaN − NaN aside (infinite inputs), the corrections agree bit for bit.
+            let (a, b) = (to_vec(c), to_vec(expect));
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{lim:?} at {}: {x} vs {y}", v[i]);
+            }
+        }
     }
 
     #[test]
