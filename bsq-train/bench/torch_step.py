@@ -13,6 +13,8 @@ Environment:
                   `model=M-plain`. It separates framework overhead from the cost of the bit-plane parameterization.
     BSQ_COUNTS=1  also print, on stderr, the quantized weights per layer and the trainable bit-plane elements.
     BSQ_PROFILE=1 also print, on stderr, the median time of each part of the step (as step_bench does).
+    BSQ_DEVICE=cuda  run on the GPU (default cpu); every timed part then ends with torch.cuda.synchronize(), so
+                  the times are the GPU's, not the launch queue's. The line then says `device=cuda`.
 
 The step (batch 64, the same for both frameworks):
     forward with 8-bit bit planes, 4-bit PACT activations and the signed 8-bit points (ResNet conv2 and
@@ -333,16 +335,22 @@ def main():
     which, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     plain = os.environ.get("BSQ_PLAIN", "") not in ("", "0")
     bsq = not plain
+    dev = torch.device(os.environ.get("BSQ_DEVICE", "cpu") or "cpu")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
 
-    model = (LeNet if which == "lenet" else ResNet20)(bsq)
+    model = (LeNet if which == "lenet" else ResNet20)(bsq).to(dev)
     model.train()
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     if os.environ.get("BSQ_COUNTS", "") not in ("", "0"):
         print_counts(model, which + ("-plain" if plain else ""))
     opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.999), eps=ADAM_EPS)
-    x = torch.rand(BATCH, *model.input_shape)
-    y = torch.arange(BATCH, dtype=torch.int64) % CLASSES
+    x = torch.rand(BATCH, *model.input_shape).to(dev)
+    y = (torch.arange(BATCH, dtype=torch.int64) % CLASSES).to(dev)
     qws = [q for _, q in model.qweights() if q.bsq]
     acts = [a for a in model.acts() if a.quant]
 
@@ -359,8 +367,10 @@ def main():
         t1 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         opt.step()
+        sync()
         t3 = time.perf_counter()
         if bsq:
             with torch.no_grad():
@@ -368,6 +378,7 @@ def main():
                     q.clamp_bits()
                 for a in acts:
                     a.clamp_clip()
+        sync()
         t4 = time.perf_counter()
         times.append((t4 - t) * 1e3)
         parts.append([(t1 - t) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3])
@@ -388,7 +399,8 @@ def main():
     first = times[0] if times else float("nan")
     version = torch.__version__.split("+")[0]
     label = which + ("-plain" if plain else "")
-    print(f"torch {version} model={label} threads={threads} steps={steps} "
+    where = "" if dev.type == "cpu" else f" device={dev.type}"
+    print(f"torch {version} model={label}{where} threads={threads} steps={steps} "
           f"median_ms={fmt(median, 2)} min_ms={fmt(mn, 2)} first_ms={fmt(first, 1)}")
 
 

@@ -4,6 +4,10 @@
 //!
 //! `cargo run --release -p bsq-train --example step_bench -- [lenet|resnet20] [steps]`; with `BSQ_PROFILE=1`
 //! also the median time of each part of the step (forward + loss, backward, optimizer, clamp).
+//!
+//! `BSQ_DEVICE=wgpu|cuda` runs it on a GPU backend (built with `--features wgpu|cuda`; the names are
+//! `bsq train --device`'s). The loss read before backward waits for the GPU, so each step's time includes the
+//! previous step's queued work and the median is the GPU's steady step time.
 
 use std::time::Instant;
 
@@ -64,7 +68,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("lenet");
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(30);
-    let device = Device::flex().autodiff();
+    let name = std::env::var("BSQ_DEVICE").unwrap_or_else(|_| "flex".into());
+    let device = match bsq_train::training::device_for(&name) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("step_bench: {e}");
+            std::process::exit(2);
+        }
+    };
     let times = match which {
         "resnet20" => {
             let m = Graph::builtin("resnet20", [32, 32, 3], 10, 4, 0, &device).expect("built-in");
@@ -81,7 +92,7 @@ fn main() {
     warm.sort_by(|a, b| a.total_cmp(b));
     let median = warm.get(warm.len() / 2).copied().unwrap_or(f64::NAN);
     println!(
-        "burn-flex model={which} steps={steps} median_ms={median:.2} min_ms={:.2} first_ms={:.1}",
+        "burn-{name} model={which} steps={steps} median_ms={median:.2} min_ms={:.2} first_ms={:.1}",
         warm.first().copied().unwrap_or(f64::NAN),
         times[0]
     );
