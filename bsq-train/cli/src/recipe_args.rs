@@ -45,7 +45,7 @@ fn optim_name(o: OptimKind) -> &'static str {
 /// The recipe: model, data, schedule, optimizer, backend (everything but α and where results go).
 #[derive(Args, Debug)]
 pub struct RecipeArgs {
-    /// Model: a built-in (lenet, mlp, resnet20) or a model description file (.toml / .json, docs/models.md).
+    /// Model: a built-in (mlp, lenet, resnet20, resnet8, ds-cnn, mobilenet-v1-0.25, fc-autoencoder: `bsq-train/models/`) or a model description file (.toml / .json, docs/models.md).
     #[arg(long, default_value_t = DEFAULTS.model.clone())]
     pub model: String,
     /// Data augmentation: none or crop-flip (default: crop-flip for cifar10, none otherwise).
