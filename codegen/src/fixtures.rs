@@ -160,6 +160,11 @@ impl Gen {
         Weight { bits, scale: if bits == 0 { 1.0 } else { self.rng.float(0.2, 1.0) }, values }
     }
 
+    /// `n` float biases, uniform in [−0.1, 0.2).
+    pub(crate) fn biases(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.rng.float(-0.1, 0.2)).collect()
+    }
+
     pub(crate) fn bn(&mut self, c: usize) -> BatchNorm {
         let mut gamma: Vec<f32> = (0..c).map(|_| self.rng.float(0.5, 1.5)).collect();
         gamma[c / 2] = -gamma[c / 2]; // one negative γ: negative multipliers
@@ -211,7 +216,7 @@ impl Gen {
         let (xs, shape) = self.real(input);
         let in_c = shape[2];
         let weight = self.weights(bits, out_c * k * k * (in_c / groups));
-        let bias = if bn { None } else { Some((0..out_c).map(|_| self.rng.float(-0.1, 0.2)).collect::<Vec<f32>>()) };
+        let bias = if bn { None } else { Some(self.biases(out_c)) };
         let bn = if bn { Some(self.bn(out_c)) } else { None };
         let mut layer = Conv2d {
             name: name.into(),
@@ -242,7 +247,7 @@ impl Gen {
             in_features: n_in,
             out_features: out,
             weight: self.weights(bits, out * n_in),
-            bias: Some((0..out).map(|_| self.rng.float(-0.1, 0.2)).collect()),
+            bias: Some(self.biases(out)),
             bn: None,
             channel_scale: None,
             out: Quant { bits: act.bits, scale: 1.0, signed: act.signed },

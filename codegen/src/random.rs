@@ -108,7 +108,7 @@ fn layer(g: &mut Gen, r: &Resolved, n: &Node, bits: u8, calibrate: bool) -> Resu
         Op::Conv { in_channels, out_channels, kernel, stride, padding, groups, bias, batch_norm, .. } => {
             let bits = check(bits)?;
             let weight = g.weights(bits, out_channels * kernel[0] * kernel[1] * (in_channels / groups.max(1)));
-            let bias = bias.then(|| (0..out_channels).map(|_| g.rng.float(-0.1, 0.2)).collect::<Vec<f32>>());
+            let bias = bias.then(|| g.biases(out_channels));
             let bn = batch_norm.then(|| g.bn(out_channels));
             let mut c = Conv2d {
                 name: n.name.clone(),
@@ -135,7 +135,7 @@ fn layer(g: &mut Gen, r: &Resolved, n: &Node, bits: u8, calibrate: bool) -> Resu
         Op::Dense { in_features, out_features, bias, batch_norm, .. } => {
             let bits = check(bits)?;
             let weight = g.weights(bits, out_features * in_features);
-            let bias = bias.then(|| (0..out_features).map(|_| g.rng.float(-0.1, 0.2)).collect::<Vec<f32>>());
+            let bias = bias.then(|| g.biases(out_features));
             let bn = batch_norm.then(|| g.bn(out_features));
             let mut d = Dense {
                 name: n.name.clone(),
