@@ -9,6 +9,9 @@
 //! `bsq train --device`'s). The loss read before backward waits for the GPU, so each step's time includes the
 //! previous step's queued work and the median is the GPU's steady step time.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use bsq_train::bsq::{MAX_BITS, QWeight};

@@ -23,6 +23,7 @@
 //!
 //! Integer weights are `k = round(clamp(·)·(2^n−1)) ∈ [−(2^n−1), 2^n−1]`, real weight `s·k/(2^n−1)`.
 
+use crate::cpu_ops::on_cpu;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -114,19 +115,14 @@ pub fn round_half_away<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// [`round_half_away`] of one value, bit for bit the tensor formula. `floor(t)` for `t ≥ 0` is the
 /// truncating `i32` conversion below `2^31`, and `t` itself above (an `f32` that large is an integer):
 /// Rust compiles this to vector instructions, where `f32::floor` is a libm call on the x86-64 baseline.
-fn round_half_away_f32(x: f32) -> f32 {
+pub(crate) fn round_half_away_f32(x: f32) -> f32 {
     let t = x.abs() + 0.5;
     let f = if t < 2_147_483_648.0 { t as i32 as f32 } else { t };
     // `sign(±0) = +0` in the formula.
     if x == 0.0 { 0.0 } else { f.copysign(x) }
 }
 
-/// Whether `x` (a tensor without autodiff) is an `f32` tensor of the CPU backend, which [`cpu_map`] takes.
-fn on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
-    x.device() == Device::flex() && x.dtype() == burn::tensor::DType::F32
-}
-
-/// Applies `f` to every element of `x`, an [`on_cpu`] tensor, in one pass over its buffer.
+/// Applies `f` to every element of `x`, an [`on_cpu`](crate::cpu_ops::on_cpu) tensor, in one pass over its buffer.
 ///
 /// Why our own loop: Flex runs `floor` and `sign` element by element through libm calls, and the tensor
 /// formula of [`round_half_away`] makes five passes over the data; the fake quantization rounds every

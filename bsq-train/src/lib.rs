@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod bsq;
+pub mod cpu_ops;
 pub use bsq_data as data;
 pub mod export;
 pub mod graph;

@@ -15,7 +15,6 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig};
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -153,6 +152,10 @@ impl Act {
     /// `[..] → [..]`: ReLU (ReLU6 for a fixed clip of 6), or `scale·clamp(round(y/scale), 0, 2^a−1)` with
     /// a straight-through rounding.
     pub fn forward<const D: usize>(&self, y: Tensor<D>, ctx: &mut Ctx) -> Tensor<D> {
+        if ctx.quant && !ctx.calibrate {
+            // The ReLU, the ReLU6 clamp (its clip is 6) and the clip are the quantizer's own `min(relu(y), c)`.
+            return crate::cpu_ops::pact(y, self.clip_val(), self.levels());
+        }
         let mut y = burn::tensor::activation::relu(y);
         if self.kind == ClipKind::Six {
             y = y.clamp_max(6.0);
@@ -161,10 +164,7 @@ impl Act {
         if !ctx.quant {
             return y;
         }
-        let c = self.clip_val();
-        let y = y.clone() - burn::tensor::activation::relu(y - c.clone().unsqueeze::<D>());
-        let scale = (c / self.levels()).unsqueeze::<D>();
-        ste_round(y / scale.clone()) * scale
+        crate::cpu_ops::pact(y, self.clip_val(), self.levels())
     }
 
     /// The activation's quantization step as a `[1]` tensor (no gradient).
@@ -260,7 +260,12 @@ impl QConv {
         let w: Tensor<4> =
             self.w.weight().reshape([g.out_channels, g.in_channels / g.groups.max(1), g.kernel[0], g.kernel[1]]);
         let (x, pad) = if t == b && l == r { (x, [t, l]) } else { (x.pad((l, r, t, b), 0.0), [0, 0]) };
-        let y = conv2d(x, w, self.bias.as_ref().map(|b| b.val()), ConvOptions::new(g.stride, pad, [1, 1], g.groups));
+        let y = crate::cpu_ops::conv2d(
+            x,
+            w,
+            self.bias.as_ref().map(|b| b.val()),
+            ConvOptions::new(g.stride, pad, [1, 1], g.groups),
+        );
         match &self.bn {
             Some(bn) => bn.forward(y),
             None => y,

@@ -16,6 +16,13 @@ use clap::Args;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// Training allocates and frees activation-sized buffers (megabytes) at every step. glibc's `malloc`
+/// returns them to the kernel and takes fresh zero-filled pages again, a page fault per 4 KiB: on a
+/// ResNet-20 step that was a tenth of the time (bsq-train/bench/README.md). mimalloc reuses them.
+#[cfg(feature = "train")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod commands;
 #[cfg(feature = "train")]
 mod import;

@@ -1,0 +1,585 @@
+//! Training operations of our own for the CPU backend (Flex), where Burn's generic ones cost the most.
+//!
+//! * [`conv2d`]: the forward is Flex's; the gradients are ours. Burn computes the input gradient as a
+//!   transposed convolution, which Flex runs as a direct loop (15 % of a ResNet-20 step in the profile of
+//!   bsq-train/bench/README.md). Here both gradients are one im2col, one (batched) matrix product on
+//!   Flex's `gemm`, and for the input a col2im.
+//! * [`pact`]: the PACT activation quantizer `s·round(min(relu(y), c)/s)`, `s = c/(2^a−1)`, with its
+//!   straight-through gradient, as one pass forward and one backward instead of the eight element-wise
+//!   tensor operations (and their recorded backward steps) the formula takes.
+//!
+//! They are a Burn *backend extension* (`#[backend_extension]`): the dispatch `Tensor` reaches our code
+//! with Flex's own tensors, and the autodiff form registers our backward step. Other backends (wgpu,
+//! cuda) keep Burn's operations: the public functions here route by device. The values are those of the
+//! tensor formulas up to float summation order; the tests compare both within 1e-5 relative.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// The operations, implemented on Flex and on Flex under autodiff.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuOps: Backend {
+    /// A 2-D convolution without bias (`x: [N, C, H, W]`, `weight: [O, C/groups, KH, KW]`).
+    fn bsq_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self>;
+    /// The PACT quantizer of `y` (any shape) with clip `clip: [1]` and `levels = 2^a − 1`.
+    fn bsq_pact(y: FloatTensor<Self>, clip: FloatTensor<Self>, levels: f32) -> FloatTensor<Self>;
+}
+
+impl CpuOps for Flex {
+    fn bsq_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        Flex::conv2d(x, weight, None, options)
+    }
+
+    fn bsq_pact(y: FloatTensor<Self>, clip: FloatTensor<Self>, levels: f32) -> FloatTensor<Self> {
+        pact_forward(&contiguous(y), scalar(&clip), levels)
+    }
+}
+
+impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
+    fn bsq_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
+        /// The backward step: the input and the weight, and the options.
+        #[derive(Debug)]
+        struct ConvBackward;
+
+        impl Backward<Flex, 2> for ConvBackward {
+            type State = (FlexTensor, FlexTensor, ConvOptions<2>);
+
+            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node_x, node_w] = ops.parents;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let (x, w, options) = ops.state;
+                let (dx, dw) = conv2d_backward(x, w, grad, &options, node_x.is_some(), node_w.is_some());
+                if let (Some(node), Some(dx)) = (node_x, dx) {
+                    grads.register::<Flex>(node.id, dx);
+                }
+                if let (Some(node), Some(dw)) = (node_w, dw) {
+                    grads.register::<Flex>(node.id, dw);
+                }
+            }
+        }
+
+        let prep = ConvBackward.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful();
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let x = x.into_primitive();
+                let w = weight.into_primitive();
+                let y = Flex::conv2d(x.clone(), w.clone(), None, options.clone());
+                prep.finish((x, w, options), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::conv2d(x.into_primitive(), weight.into_primitive(), None, options))
+            }
+        }
+    }
+
+    fn bsq_pact(y: FloatTensor<Self>, clip: FloatTensor<Self>, levels: f32) -> FloatTensor<Self> {
+        /// The backward step: the input, the clip and the levels.
+        #[derive(Debug)]
+        struct PactBackward;
+
+        impl Backward<Flex, 2> for PactBackward {
+            type State = (FlexTensor, f32, f32);
+
+            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node_y, node_c] = ops.parents;
+                let grad = grads.consume::<Flex>(&ops.node);
+                let (y, c, levels) = ops.state;
+                let (dy, dc) = pact_backward(&y, &contiguous(grad), c, levels, node_y.is_some());
+                if let (Some(node), Some(dy)) = (node_y, dy) {
+                    grads.register::<Flex>(node.id, dy);
+                }
+                if let Some(node) = node_c {
+                    grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(vec![dc], [1])));
+                }
+            }
+        }
+
+        let prep = PactBackward.prepare::<C>([y.node(), clip.node()]).compute_bound().stateful();
+        let c = scalar(clip.primitive());
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let y = contiguous(y.into_primitive());
+                let out = pact_forward(&y, c, levels);
+                prep.finish((y, c, levels), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(pact_forward(&contiguous(y.into_primitive()), c, levels)),
+        }
+    }
+}
+
+/// Whether `x` (a tensor without autodiff) is an `f32` tensor of the CPU backend, which these
+/// operations take.
+pub(crate) fn on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
+    x.device() == Device::flex() && x.dtype() == DType::F32
+}
+
+/// Whether `x` (with or without autodiff) lives on the CPU backend as `f32`, and these operations are not
+/// turned off: `BSQ_CPU_OPS=off` in the environment keeps Burn's (to compare speed or values).
+fn routes_here<const D: usize>(x: &Tensor<D>) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var("BSQ_CPU_OPS").is_ok_and(|v| v == "off"));
+    !off && on_cpu(&x.clone().inner())
+}
+
+/// A 2-D convolution, `conv2d(x, weight, bias, options)` of Burn, with [`CpuOps`]' gradients on the CPU
+/// backend for an ungrouped, undilated convolution.
+pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
+    if !(routes_here(&x) && options.groups == 1 && options.dilation == [1, 1]) {
+        return burn::tensor::module::conv2d(x, weight, bias, options);
+    }
+    let y = Tensor::<4>::from_dispatch(<Dispatch as CpuOps>::bsq_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        options,
+    ));
+    match bias {
+        Some(b) => {
+            let o = b.dims()[0];
+            y + b.reshape([1, o, 1, 1])
+        }
+        None => y,
+    }
+}
+
+/// The PACT quantizer `s·round_half_away(min(relu(y), c)/s)`, `s = c/levels`, with a straight-through
+/// rounding: `∂/∂y = [0 < y ≤ c]`, `∂/∂c = (round(u) − u)/levels + [y > c]` with `u = min(relu(y), c)/s`
+/// (the gradients of the tensor formula `relu(y) − relu(relu(y) − c)`, rounded and rescaled).
+pub fn pact<const D: usize>(y: Tensor<D>, clip: Tensor<1>, levels: f32) -> Tensor<D> {
+    if !routes_here(&y) {
+        return pact_formula(y, clip, levels);
+    }
+    Tensor::from_dispatch(<Dispatch as CpuOps>::bsq_pact(y.into_dispatch(), clip.into_dispatch(), levels))
+}
+
+/// [`pact`] as tensor operations (other backends, and the reference of the tests and of
+/// `examples/op_bench`).
+pub fn pact_formula<const D: usize>(y: Tensor<D>, clip: Tensor<1>, levels: f32) -> Tensor<D> {
+    let y = burn::tensor::activation::relu(y);
+    let c = clip.unsqueeze::<D>();
+    let y = y.clone() - burn::tensor::activation::relu(y - c.clone());
+    let scale = c / levels;
+    crate::bsq::ste_round(y / scale.clone()) * scale
+}
+
+/// `t` with a contiguous `f32` buffer (itself when it has one).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() { t } else { t.to_contiguous() }
+}
+
+/// The values of a contiguous `f32` tensor.
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor (made so by `contiguous`)")
+}
+
+/// The one value of a `[1]` tensor.
+fn scalar(t: &FlexTensor) -> f32 {
+    values(&contiguous(t.clone()))[0]
+}
+
+/// A tensor of `shape` holding `v`.
+fn tensor(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape.to_vec()))
+}
+
+/// Elements per parallel task of the element-wise passes.
+const CHUNK: usize = 1 << 14;
+
+fn pact_forward(y: &FlexTensor, c: f32, levels: f32) -> FlexTensor {
+    let s = c / levels;
+    let v = values(y);
+    let mut out = vec![0f32; v.len()];
+    out.par_chunks_mut(CHUNK).zip(v.par_chunks(CHUNK)).for_each(|(o, v)| {
+        for (o, &y) in o.iter_mut().zip(v) {
+            let m = y.max(0.0).min(c);
+            *o = crate::bsq::round_half_away_f32(m / s) * s;
+        }
+    });
+    tensor(out, y.shape().as_slice())
+}
+
+/// The gradient of `y` (when `want_dy`) and of the clip. Branch-free, so that the loops vectorize: below
+/// zero `u = 0` and the clip term is 0; above `c`, `u = c/s` and `[y > c]` adds the gradient.
+fn pact_backward(y: &FlexTensor, g: &FlexTensor, c: f32, levels: f32, want_dy: bool) -> (Option<FlexTensor>, f32) {
+    let (s, inv_levels) = (c / levels, 1.0 / levels);
+    let (v, g_v) = (values(y), values(g));
+    // Σ g·((round(u) − u)/levels + [y > c]) over one chunk, in 8 lanes.
+    let clip_part = |v: &[f32], g: &[f32]| -> f64 {
+        let mut lanes = [0f32; 8];
+        let (vc, gc) = (v.chunks_exact(8), g.chunks_exact(8));
+        let (vr, gr) = (vc.remainder(), gc.remainder());
+        let term = |y: f32, g: f32| {
+            let u = y.max(0.0).min(c) / s;
+            let above = if y > c { 1.0 } else { 0.0 };
+            g * ((crate::bsq::round_half_away_f32(u) - u) * inv_levels + above)
+        };
+        for (v, g) in vc.zip(gc) {
+            for i in 0..8 {
+                lanes[i] += term(v[i], g[i]);
+            }
+        }
+        let tail: f32 = vr.iter().zip(gr).map(|(&y, &g)| term(y, g)).sum();
+        lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
+    };
+    // Chunk sums added in chunk order: the same bits however the chunks were spread over threads.
+    let parts: Vec<f64> = v.par_chunks(CHUNK).zip(g_v.par_chunks(CHUNK)).map(|(v, g)| clip_part(v, g)).collect();
+    let dc: f64 = parts.iter().sum();
+    let dy = want_dy.then(|| {
+        let mut dy = vec![0f32; v.len()];
+        dy.par_chunks_mut(CHUNK).zip(v.par_chunks(CHUNK).zip(g_v.par_chunks(CHUNK))).for_each(|(d, (v, g))| {
+            for ((d, &y), &g) in d.iter_mut().zip(v).zip(g) {
+                // `&`, not `&&`: one select instead of a branch that random signs mispredict.
+                *d = if (y > 0.0) & (y <= c) { g } else { 0.0 };
+            }
+        });
+        tensor(dy, y.shape().as_slice())
+    });
+    (dy, dc as f32)
+}
+
+/// The shapes of a convolution (`p` = output pixels per channel).
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    ph: usize,
+    pw: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    fn new(x: &Shape, w: &Shape, options: &ConvOptions<2>) -> Self {
+        let (n, c, h, wi) = (x[0], x[1], x[2], x[3]);
+        let (o, kh, kw) = (w[0], w[2], w[3]);
+        let [sh, sw] = options.stride;
+        let [ph, pw] = options.padding_begin();
+        let oh = (h + 2 * ph - kh) / sh + 1;
+        let ow = (wi + 2 * pw - kw) / sw + 1;
+        Geom { n, c, h, w: wi, o, kh, kw, sh, sw, ph, pw, oh, ow }
+    }
+
+    /// Rows of the patch matrix, `C·KH·KW`.
+    fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// The output columns `ow` whose input column `ow·sw + kj − pw` is inside the image.
+    fn cols_in(&self, kj: usize) -> std::ops::Range<usize> {
+        let lo = self.pw.saturating_sub(kj).div_ceil(self.sw);
+        let hi = (self.w + self.pw).saturating_sub(kj).div_ceil(self.sw).min(self.ow);
+        lo.min(hi)..hi
+    }
+
+    /// The input row of output row `oy` for kernel row `ki`, when inside the image.
+    fn row_in(&self, oy: usize, ki: usize) -> Option<usize> {
+        (oy * self.sh + ki).checked_sub(self.ph).filter(|&r| r < self.h)
+    }
+}
+
+/// The patch matrix of the images `x: [nb, C, H, W]` into `out: [C·KH·KW, nb·OH·OW]` (zeros outside the
+/// image), one row per task.
+fn im2col(x: &[f32], g: &Geom, nb: usize, out: &mut [f32]) {
+    let (p, image) = (g.p(), g.c * g.h * g.w);
+    out.par_chunks_mut(nb * p).enumerate().for_each(|(r, row)| {
+        let (ch, ki, kj) = (r / (g.kh * g.kw), (r / g.kw) % g.kh, r % g.kw);
+        let cols = g.cols_in(kj);
+        let first = (cols.start * g.sw + kj).wrapping_sub(g.pw);
+        for (n, row) in row.chunks_exact_mut(p).enumerate() {
+            let plane = &x[n * image + ch * g.h * g.w..][..g.h * g.w];
+            for (oy, dst) in row.chunks_exact_mut(g.ow).enumerate() {
+                let Some(iy) = g.row_in(oy, ki) else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                let src = &plane[iy * g.w..][..g.w];
+                dst[..cols.start].fill(0.0);
+                dst[cols.end..].fill(0.0);
+                if cols.is_empty() {
+                    continue;
+                }
+                if g.sw == 1 {
+                    dst[cols.clone()].copy_from_slice(&src[first..first + cols.len()]);
+                } else {
+                    for (d, s) in dst[cols.clone()].iter_mut().zip(src[first..].iter().step_by(g.sw)) {
+                        *d = *s;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Adds the patch matrix `cols: [C·KH·KW, nb·OH·OW]` of `nb` images back onto `dx: [nb, C, H, W]`, one
+/// image per task.
+fn col2im(cols: &[f32], g: &Geom, nb: usize, dx: &mut [f32]) {
+    let p = g.p();
+    dx.par_chunks_mut(g.c * g.h * g.w).enumerate().for_each(|(n, dx)| {
+        for (ch, plane) in dx.chunks_exact_mut(g.h * g.w).enumerate() {
+            for ki in 0..g.kh {
+                for kj in 0..g.kw {
+                    let r = (ch * g.kh + ki) * g.kw + kj;
+                    let row = &cols[r * nb * p + n * p..][..p];
+                    let range = g.cols_in(kj);
+                    if range.is_empty() {
+                        continue;
+                    }
+                    let first = range.start * g.sw + kj - g.pw;
+                    for (oy, src) in row.chunks_exact(g.ow).enumerate() {
+                        let Some(iy) = g.row_in(oy, ki) else { continue };
+                        let dst = &mut plane[iy * g.w..][..g.w];
+                        if g.sw == 1 {
+                            for (d, s) in dst[first..first + range.len()].iter_mut().zip(&src[range.clone()]) {
+                                *d += *s;
+                            }
+                        } else {
+                            for (d, s) in dst[first..].iter_mut().step_by(g.sw).zip(&src[range.clone()]) {
+                                *d += *s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Floats of patch matrix per group of images: the group's temporaries (patches, output gradient,
+/// products) stay a few MB, which the allocator reuses, where whole-batch ones (tens of MB) would be
+/// fresh pages, zeroed by the kernel at every step.
+const GROUP_FLOATS: usize = 1 << 20;
+
+/// The gradients of `conv2d(x, w)` (no bias, groups 1, dilation 1) for the output gradient `grad`, each
+/// only when wanted. Per group of `nb` images, with `dYg: [O, nb·P]` and `patches: [C·KH·KW, nb·P]`:
+/// `dW += dYg·patchesᵀ` and `dx = col2im(Wᵀ·dYg)`, two matrix products on Flex's `gemm`.
+fn conv2d_backward(
+    x: FlexTensor,
+    w: FlexTensor,
+    grad: FlexTensor,
+    options: &ConvOptions<2>,
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    let (x, grad) = (contiguous(x), contiguous(grad));
+    let w_shape = w.shape();
+    let g = Geom::new(&x.shape(), &w_shape, options);
+    let (p, image) = (g.p(), g.c * g.h * g.w);
+    let nb = (GROUP_FLOATS / (g.k() * p).max(1)).clamp(1, g.n.max(1));
+    let w2 = w.reshape(Shape::new([g.o, g.k()]));
+    let (xv, dyv) = (values(&x), values(&grad));
+    // One group of images from `n0`: its share of dW (when wanted), its dx into `dx` (when given).
+    let group = |n0: usize, dx: Option<&mut [f32]>| -> Option<Vec<f32>> {
+        let nb = nb.min(g.n - n0);
+        // dYg[o, n·P + q] = dY[n0 + n, o, q].
+        let mut dyg = vec![0f32; g.o * nb * p];
+        for (o, row) in dyg.chunks_exact_mut(nb * p).enumerate() {
+            for (n, dst) in row.chunks_exact_mut(p).enumerate() {
+                dst.copy_from_slice(&dyv[((n0 + n) * g.o + o) * p..][..p]);
+            }
+        }
+        let dyg = tensor(dyg, &[g.o, nb * p]);
+        let dw = want_dw.then(|| {
+            let mut cols = vec![0f32; g.k() * nb * p];
+            im2col(&xv[n0 * image..][..nb * image], &g, nb, &mut cols);
+            let cols = tensor(cols, &[g.k(), nb * p]).transpose(0, 1);
+            values(&contiguous(Flex::float_matmul(dyg.clone(), cols))).to_vec()
+        });
+        if let Some(dx) = dx {
+            let cols = contiguous(Flex::float_matmul(w2.clone().transpose(0, 1), dyg));
+            col2im(values(&cols), &g, nb, dx);
+        }
+        dw
+    };
+    // The groups run in parallel (each on its own part of dx); their dW parts are summed in group order,
+    // so that the sum does not depend on how the work was split between threads.
+    let mut dx = want_dx.then(|| vec![0f32; g.n * image]);
+    let parts: Vec<Option<Vec<f32>>> = match dx.as_mut() {
+        Some(dx) => dx.par_chunks_mut(nb * image).enumerate().map(|(i, dx)| group(i * nb, Some(dx))).collect(),
+        None => (0..g.n).into_par_iter().step_by(nb).map(|n0| group(n0, None)).collect(),
+    };
+    let dw = parts.into_iter().flatten().reduce(|mut a, b| {
+        a.iter_mut().zip(&b).for_each(|(a, b)| *a += *b);
+        a
+    });
+    (dx.map(|v| tensor(v, &[g.n, g.c, g.h, g.w])), dw.map(|v| tensor(v, w_shape.as_slice())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Rng;
+
+    fn dev() -> Device {
+        Device::flex().autodiff()
+    }
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..n).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0).collect()
+    }
+
+    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().iter::<f32>().collect()
+    }
+
+    /// `|a − b| ≤ tol·max|b|` element by element.
+    fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol * scale, "{what}[{i}]: {x} vs {y} (scale {scale})");
+        }
+    }
+
+    /// Our gradients against Burn's (transposed convolution) on shapes that cover strides 1 and 2,
+    /// padding 0..2, non-square kernels and images, and output sizes where the stride does not divide
+    /// the padded input, and a batch split into groups; with a bias, and with an input that takes no
+    /// gradient.
+    #[test]
+    fn conv_gradients_match_burns() {
+        // (n, c, h, w, o, [kh, kw], [sh, sw], [ph, pw])
+        let cases = [
+            (2, 3, 7, 6, 4, [3, 3], [1, 1], [1, 1]),
+            (2, 3, 8, 8, 5, [3, 3], [2, 2], [1, 1]),
+            (3, 4, 9, 7, 2, [1, 1], [2, 2], [0, 0]),
+            (1, 2, 6, 9, 3, [5, 3], [2, 1], [2, 1]),
+            (2, 5, 5, 5, 6, [3, 3], [1, 1], [0, 0]),
+            (2, 2, 10, 8, 3, [3, 2], [3, 2], [2, 0]),
+            // Groups of 2 images and a last group of 1 (`GROUP_FLOATS`).
+            (3, 38, 32, 32, 3, [3, 3], [1, 1], [1, 1]),
+        ];
+        let mut rng = Rng::new(7);
+        for (case, &(n, c, h, w, o, k, s, p)) in cases.iter().enumerate() {
+            let xv = random(n * c * h * w, &mut rng);
+            let wv = random(o * c * k[0] * k[1], &mut rng);
+            let bv = random(o, &mut rng);
+            let gv = random(n * o * ((h + 2 * p[0] - k[0]) / s[0] + 1) * ((w + 2 * p[1] - k[1]) / s[1] + 1), &mut rng);
+            let options = ConvOptions::new(s, p, [1, 1], 1);
+            for x_grad in [true, false] {
+                let run = |ours: bool| {
+                    let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [n, c, h, w]), &dev());
+                    let x = if x_grad { x.require_grad() } else { x };
+                    let wt =
+                        Tensor::<4>::from_data(TensorData::new(wv.clone(), [o, c, k[0], k[1]]), &dev()).require_grad();
+                    let b = Tensor::<1>::from_data(TensorData::new(bv.clone(), [o]), &dev()).require_grad();
+                    let y = if ours {
+                        conv2d(x.clone(), wt.clone(), Some(b.clone()), options.clone())
+                    } else {
+                        burn::tensor::module::conv2d(x.clone(), wt.clone(), Some(b.clone()), options.clone())
+                    };
+                    let gy = Tensor::<4>::from_data(TensorData::new(gv.clone(), y.dims()), &dev());
+                    let grads = (y.clone() * gy).sum().backward();
+                    let dx = x.grad(&grads).map(host);
+                    (host(y), dx, host(wt.grad(&grads).unwrap()), host(b.grad(&grads).unwrap()))
+                };
+                let (ya, dxa, dwa, dba) = run(true);
+                let (yb, dxb, dwb, dbb) = run(false);
+                let what = format!("case {case}, x_grad {x_grad}");
+                assert_close(&ya, &yb, 1e-6, &format!("{what}: y"));
+                assert_eq!(dxa.is_some(), x_grad, "{what}: dx present");
+                if let (Some(a), Some(b)) = (dxa, dxb) {
+                    assert_close(&a, &b, 1e-5, &format!("{what}: dx"));
+                }
+                assert_close(&dwa, &dwb, 1e-5, &format!("{what}: dw"));
+                assert_close(&dba, &dbb, 1e-5, &format!("{what}: db"));
+            }
+        }
+    }
+
+    /// The gradients are the same bits on 1, 2 or 3 threads (sums are added in a fixed order), which the
+    /// bit-identical resume of a killed training run relies on.
+    #[test]
+    fn gradients_do_not_depend_on_the_thread_count() {
+        let mut rng = Rng::new(3);
+        let (n, c, h, o) = (9, 38, 32, 5);
+        let xv = random(n * c * h * h, &mut rng);
+        let wv = random(o * c * 9, &mut rng);
+        let gv = random(n * o * h * h, &mut rng);
+        let run = || {
+            let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [n, c, h, h]), &dev()).require_grad();
+            let w = Tensor::<4>::from_data(TensorData::new(wv.clone(), [o, c, 3, 3]), &dev()).require_grad();
+            let clip = Tensor::<1>::from_data(TensorData::new(vec![0.7f32], [1]), &dev()).require_grad();
+            let y = pact(
+                conv2d(x.clone(), w.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1)),
+                clip.clone(),
+                7.0,
+            );
+            let gy = Tensor::<4>::from_data(TensorData::new(gv.clone(), [n, o, h, h]), &dev());
+            let grads = (y * gy).sum().backward();
+            let bits = |t: Tensor<4>| host(t).into_iter().map(f32::to_bits).collect::<Vec<_>>();
+            (
+                bits(x.grad(&grads).unwrap()),
+                bits(w.grad(&grads).unwrap()),
+                host(clip.grad(&grads).unwrap())[0].to_bits(),
+            )
+        };
+        let on = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(run);
+        let one = on(1);
+        assert_eq!(on(2), one);
+        assert_eq!(on(3), one);
+    }
+
+    /// Hand-computed PACT values and gradients, `c = 3`, 3 levels (`s = 1`): below zero, inside, the
+    /// ties `0.5` and `1.5` (away from zero), `c` itself and above `c`.
+    #[test]
+    fn pact_values_and_gradients_by_hand() {
+        let y = Tensor::<1>::from_data(TensorData::new(vec![-1.0f32, 0.0, 0.5, 1.25, 1.5, 3.0, 4.0], [7]), &dev())
+            .require_grad();
+        let c = Tensor::<1>::from_data(TensorData::new(vec![3.0f32], [1]), &dev()).require_grad();
+        let g = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0], [7]), &dev());
+        let q = pact(y.clone(), c.clone(), 3.0);
+        assert_eq!(host(q.clone()), vec![0.0, 0.0, 1.0, 1.0, 2.0, 3.0, 3.0]);
+        let grads = (q * g).sum().backward();
+        assert_eq!(host(y.grad(&grads).unwrap()), vec![0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
+        // (round(u) − u)/3 for 0.5, 1.25, 1.5, 3.0: 0.5/3 − 0.25/3 + 0.5/3 + 0; above c: 2.
+        let dc = host(c.grad(&grads).unwrap())[0];
+        assert!((dc - (0.75 / 3.0 + 2.0)).abs() < 1e-6, "dc = {dc}");
+    }
+
+    /// The fused PACT against its tensor formula: the same values bit for bit, gradients within 1e-5.
+    #[test]
+    fn pact_matches_the_tensor_formula() {
+        let mut rng = Rng::new(11);
+        let (c, levels) = (2.5f32, 15.0f32);
+        let s = c / levels;
+        let mut v: Vec<f32> = random(40_000, &mut rng).into_iter().map(|e| e * 4.0).collect();
+        v.extend((0..=16).map(|k| (k as f32 + 0.5) * s)); // ties
+        v.extend([0.0, c, -0.0, c * 1.0001]);
+        let gv = random(v.len(), &mut rng);
+        let run = |ours: bool| {
+            let y = Tensor::<2>::from_data(TensorData::new(v.clone(), [1, v.len()]), &dev()).require_grad();
+            let cl = Tensor::<1>::from_data(TensorData::new(vec![c], [1]), &dev()).require_grad();
+            let q =
+                if ours { pact(y.clone(), cl.clone(), levels) } else { pact_formula(y.clone(), cl.clone(), levels) };
+            let g = Tensor::<2>::from_data(TensorData::new(gv.clone(), [1, v.len()]), &dev());
+            let grads = (q.clone() * g).sum().backward();
+            (host(q), host(y.grad(&grads).unwrap()), host(cl.grad(&grads).unwrap()))
+        };
+        let (qa, dya, dca) = run(true);
+        let (qb, dyb, dcb) = run(false);
+        assert_eq!(
+            qa.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            qb.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_close(&dya, &dyb, 1e-5, "dy");
+        assert_close(&dca, &dcb, 1e-4, "dc");
+    }
+}
