@@ -1,6 +1,9 @@
 //! Forward + backward time of the CPU training ops against Burn's (one ResNet-20 layer shape each).
 //!
 //! `cargo run --release -p bsq-train --example op_bench [REPS]`
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use bsq_train::cpu_ops;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};

@@ -19,7 +19,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::bsq::{QWeight, WMode, ste_round};
+use crate::bsq::{QWeight, WMode};
 use crate::data::Rng;
 
 /// Forward-pass context: whether activations are quantized, and the signed quantization points'
@@ -93,7 +93,7 @@ impl Ctx {
         }
         match self.signed_scale(i) {
             // Straight-through rounding; the clamp passes no gradient outside [−128, 127] (saturation).
-            Some(s) => ste_round(y / s).clamp(-128.0, 127.0) * s,
+            Some(s) => crate::cpu_ops::signed8(y, s),
             None => y,
         }
     }
@@ -267,7 +267,7 @@ impl QConv {
             ConvOptions::new(g.stride, pad, [1, 1], g.groups),
         );
         match &self.bn {
-            Some(bn) => bn.forward(y),
+            Some(bn) => crate::cpu_ops::batch_norm(bn, y),
             None => y,
         }
     }
