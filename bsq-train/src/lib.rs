@@ -6,6 +6,8 @@
 //! * [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10 readers, and a built-in generated dataset (the
 //!   Burn-free crate `bsq-data`, re-exported);
 //! * [`bsq`]: bit-plane weights, the group-Lasso regularizer, re-quantization, fixed-scheme QAT;
+//! * [`cpu_ops`]: the trainer's own CPU (Flex) ops with hand-written backward steps: convolution
+//!   gradients, BatchNorm, the PACT quantizer and the signed 8-bit points;
 //! * [`model`]: quantized layers, activation quantization and the [`model::QModel`] trait;
 //! * [`graph`]: a model built from a description file (built-ins: MLP, LeNet, ResNet-20);
 //! * [`training`]: the hand-written training loop (float → BSQ → finetune), checkpoints, metrics;
