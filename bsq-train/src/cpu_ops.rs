@@ -228,7 +228,11 @@ fn routes_here<const D: usize>(x: &Tensor<D>) -> bool {
 /// A 2-D convolution, `conv2d(x, weight, bias, options)` of Burn, with [`CpuOps`]' gradients on the CPU
 /// backend for an ungrouped, undilated convolution.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
-    if !(routes_here(&x) && options.groups == 1 && options.dilation == [1, 1]) {
+    let ([_, _, h, w], [_, _, kh, kw], [ph, pw]) = (x.dims(), weight.dims(), options.padding_begin());
+    // Ours takes ungrouped, undilated, symmetrically padded convolutions whose kernel fits the padded
+    // image; anything else (and a shape error) is Burn's.
+    let fits = h + 2 * ph >= kh && w + 2 * pw >= kw && options.stride.iter().all(|&s| s > 0);
+    if !(routes_here(&x) && options.groups == 1 && options.dilation == [1, 1] && !options.is_asymmetric() && fits) {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     }
     let y = Tensor::<4>::from_dispatch(<Dispatch as CpuOps>::bsq_conv2d(
