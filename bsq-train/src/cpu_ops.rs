@@ -1,9 +1,11 @@
 //! Training operations of our own for the CPU backend (Flex), where Burn's generic ones cost the most.
 //!
-//! * [`conv2d`]: the forward is Flex's; the gradients are ours. Burn computes the input gradient as a
-//!   transposed convolution, which Flex runs as a direct loop (15 % of a ResNet-20 step in the profile of
-//!   bsq-train/bench/README.md). Here both gradients are one im2col, one (batched) matrix product on
-//!   Flex's `gemm`, and for the input a col2im.
+//! * [`conv2d`]: per group of images, im2col and one matrix product on Flex's `gemm` (`W·patches`) written
+//!   straight into the NCHW output, where Flex's own convolution copies to and from NHWC. Gradients: the
+//!   weight's is `dY·patchesᵀ`; the input's, at stride 1, is the same forward convolution of `dY` with the
+//!   flipped, transposed kernel, and at other strides `col2im(Wᵀ·dY)`. Burn computes the input gradient
+//!   as a transposed convolution, which Flex runs as a direct loop (15 % of a ResNet-20 step in the
+//!   profile of bsq-train/bench/README.md).
 //! * [`pact`]: the PACT activation quantizer `s·round(min(relu(y), c)/s)`, `s = c/(2^a−1)`, with its
 //!   straight-through gradient, as one pass forward and one backward instead of the eight element-wise
 //!   tensor operations (and their recorded backward steps) the formula takes.
@@ -18,7 +20,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::ops::ConvOptions;
@@ -28,7 +30,8 @@ use rayon::prelude::*;
 /// The operations, implemented on Flex and on Flex under autodiff.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuOps: Backend {
-    /// A 2-D convolution without bias (`x: [N, C, H, W]`, `weight: [O, C/groups, KH, KW]`).
+    /// A 2-D convolution without bias (`x: [N, C, H, W]`, `weight: [O, C, KH, KW]`), ungrouped, undilated,
+    /// symmetrically padded: what [`conv2d`] sends here.
     fn bsq_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self>;
     /// The PACT quantizer of `y` (any shape) with clip `clip: [1]` and `levels = 2^a − 1`.
     fn bsq_pact(y: FloatTensor<Self>, clip: FloatTensor<Self>, levels: f32) -> FloatTensor<Self>;
@@ -46,7 +49,7 @@ pub trait CpuOps: Backend {
 
 impl CpuOps for Flex {
     fn bsq_conv2d(x: FloatTensor<Self>, weight: FloatTensor<Self>, options: ConvOptions<2>) -> FloatTensor<Self> {
-        Flex::conv2d(x, weight, None, options)
+        conv2d_forward(x, weight, &options)
     }
 
     fn bsq_pact(y: FloatTensor<Self>, clip: FloatTensor<Self>, levels: f32) -> FloatTensor<Self> {
@@ -96,11 +99,11 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let x = x.into_primitive();
                 let w = weight.into_primitive();
-                let y = Flex::conv2d(x.clone(), w.clone(), None, options.clone());
+                let y = conv2d_forward(x.clone(), w.clone(), &options);
                 prep.finish((x, w, options), y)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(Flex::conv2d(x.into_primitive(), weight.into_primitive(), None, options))
+                prep.finish(conv2d_forward(x.into_primitive(), weight.into_primitive(), &options))
             }
         }
     }
@@ -225,8 +228,8 @@ fn routes_here<const D: usize>(x: &Tensor<D>) -> bool {
     !off && on_cpu(&x.clone().inner())
 }
 
-/// A 2-D convolution, `conv2d(x, weight, bias, options)` of Burn, with [`CpuOps`]' gradients on the CPU
-/// backend for an ungrouped, undilated convolution.
+/// A 2-D convolution, `conv2d(x, weight, bias, options)` of Burn; on the CPU backend, for an ungrouped,
+/// undilated convolution, [`CpuOps`]' forward and gradients.
 pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, options: ConvOptions<2>) -> Tensor<4> {
     let ([_, _, h, w], [_, _, kh, kw], [ph, pw]) = (x.dims(), weight.dims(), options.padding_begin());
     // Ours takes ungrouped, undilated, symmetrically padded convolutions whose kernel fits the padded
@@ -628,6 +631,32 @@ fn col2im(cols: &[f32], g: &Geom, nb: usize, dx: &mut [f32]) {
 /// fresh pages, zeroed by the kernel at every step.
 const GROUP_FLOATS: usize = 1 << 20;
 
+/// `conv2d(x, w)` (no bias, groups 1, dilation 1): per group of images `Y = W·patches`, written straight
+/// into the NCHW output (Flex's own convolution goes through NHWC copies).
+fn conv2d_forward(x: FlexTensor, w: FlexTensor, options: &ConvOptions<2>) -> FlexTensor {
+    let x = contiguous(x);
+    let g = Geom::new(&x.shape(), &w.shape(), options);
+    let (p, image) = (g.p(), g.c * g.h * g.w);
+    let nb = (GROUP_FLOATS / (g.k() * p).max(1)).clamp(1, g.n.max(1));
+    let w2 = contiguous(w).reshape(Shape::new([g.o, g.k()]));
+    let xv = values(&x);
+    let mut y = vec![0f32; g.n * g.o * p];
+    y.par_chunks_mut(nb * g.o * p).enumerate().for_each(|(i, y)| {
+        let n0 = i * nb;
+        let nb = y.len() / (g.o * p);
+        let mut cols = vec![0f32; g.k() * nb * p];
+        im2col(&xv[n0 * image..][..nb * image], &g, nb, &mut cols);
+        let prod = contiguous(Flex::float_matmul(w2.clone(), tensor(cols, &[g.k(), nb * p])));
+        let prod = values(&prod);
+        for (n, y) in y.chunks_exact_mut(g.o * p).enumerate() {
+            for (o, y) in y.chunks_exact_mut(p).enumerate() {
+                y.copy_from_slice(&prod[o * nb * p + n * p..][..p]);
+            }
+        }
+    });
+    tensor(y, &[g.n, g.o, g.oh, g.ow])
+}
+
 /// The gradients of `conv2d(x, w)` (no bias, groups 1, dilation 1) for the output gradient `grad`, each
 /// only when wanted. Per group of `nb` images, with `dYg: [O, nb·P]` and `patches: [C·KH·KW, nb·P]`:
 /// `dW += dYg·patchesᵀ` and `dx = col2im(Wᵀ·dYg)`, two matrix products on Flex's `gemm`.
@@ -645,7 +674,7 @@ fn conv2d_backward(
     let (p, image) = (g.p(), g.c * g.h * g.w);
     let nb = (GROUP_FLOATS / (g.k() * p).max(1)).clamp(1, g.n.max(1));
     // Stride 1: dx is the convolution of dY with the flipped, transposed kernel at padding `k − 1 − p`,
-    // Flex's own forward convolution, whose products run over O·KH·KW where Wᵀ·dY's run over O only.
+    // [`conv2d_forward`] again, whose products run over O·KH·KW where Wᵀ·dY's run over O only.
     let flipped = want_dx && options.stride == [1, 1] && g.ph < g.kh && g.pw < g.kw;
     let dx_flipped = flipped.then(|| {
         let wv = contiguous(w.clone());
@@ -656,7 +685,7 @@ fn conv2d_backward(
             *v = wv[((o * g.c + c) * g.kh + g.kh - 1 - ki) * g.kw + g.kw - 1 - kj];
         }
         let pad = [g.kh - 1 - g.ph, g.kw - 1 - g.pw];
-        Flex::conv2d(grad.clone(), tensor(wf, &[g.c, g.o, g.kh, g.kw]), None, ConvOptions::new([1, 1], pad, [1, 1], 1))
+        conv2d_forward(grad.clone(), tensor(wf, &[g.c, g.o, g.kh, g.kw]), &ConvOptions::new([1, 1], pad, [1, 1], 1))
     });
     let want_dx = want_dx && !flipped;
     let w2 = w.reshape(Shape::new([g.o, g.k()]));
