@@ -9,11 +9,16 @@
 //! * [`pact`]: the PACT activation quantizer `s·round(min(relu(y), c)/s)`, `s = c/(2^a−1)`, with its
 //!   straight-through gradient, as one pass forward and one backward instead of the eight element-wise
 //!   tensor operations (and their recorded backward steps) the formula takes.
+//! * [`signed8`]: the signed 8-bit points, likewise.
+//! * [`batch_norm`]: training-mode BatchNorm, statistics and normalization in two passes each way, where
+//!   Burn's default composes it from reductions, broadcasts and layout copies.
 //!
 //! They are a Burn *backend extension* (`#[backend_extension]`): the dispatch `Tensor` reaches our code
 //! with Flex's own tensors, and the autodiff form registers our backward step. Other backends (wgpu,
-//! cuda) keep Burn's operations: the public functions here route by device. The values are those of the
-//! tensor formulas up to float summation order; the tests compare both within 1e-5 relative.
+//! cuda) keep Burn's operations: the public functions here route by device, and `BSQ_CPU_OPS=off` keeps
+//! Burn's everywhere. PACT and the signed points give the tensor formulas' values bit for bit; the
+//! convolution and BatchNorm agree up to float summation order (the tests: within 1e-5 relative). Sums
+//! are added in a fixed order, so every result is the same on any number of threads.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -120,11 +125,11 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
                 let [node_y, node_c] = ops.parents;
                 let grad = grads.consume::<Flex>(&ops.node);
                 let (y, c, levels) = ops.state;
-                let (dy, dc) = pact_backward(&y, &contiguous(grad), c, levels, node_y.is_some());
+                let (dy, dc) = pact_backward(&y, &contiguous(grad), c, levels, node_y.is_some(), node_c.is_some());
                 if let (Some(node), Some(dy)) = (node_y, dy) {
                     grads.register::<Flex>(node.id, dy);
                 }
-                if let Some(node) = node_c {
+                if let (Some(node), Some(dc)) = (node_c, dc) {
                     grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(vec![dc], [1])));
                 }
             }
@@ -345,9 +350,16 @@ fn pact_forward(y: &FlexTensor, c: f32, levels: f32) -> FlexTensor {
     tensor(out, y.shape().as_slice())
 }
 
-/// The gradient of `y` (when `want_dy`) and of the clip. Branch-free, so that the loops vectorize: below
+/// The gradients of `y` and of the clip, each when wanted. Branch-free, so that the loops vectorize: below
 /// zero `u = 0` and the clip term is 0; above `c`, `u = c/s` and `[y > c]` adds the gradient.
-fn pact_backward(y: &FlexTensor, g: &FlexTensor, c: f32, levels: f32, want_dy: bool) -> (Option<FlexTensor>, f32) {
+fn pact_backward(
+    y: &FlexTensor,
+    g: &FlexTensor,
+    c: f32,
+    levels: f32,
+    want_dy: bool,
+    want_dc: bool,
+) -> (Option<FlexTensor>, Option<f32>) {
     let (s, inv_levels) = (c / levels, 1.0 / levels);
     let (v, g_v) = (values(y), values(g));
     // Σ g·((round(u) − u)/levels + [y > c]) over one chunk, in 8 lanes.
@@ -369,8 +381,10 @@ fn pact_backward(y: &FlexTensor, g: &FlexTensor, c: f32, levels: f32, want_dy: b
         lanes.iter().map(|&l| l as f64).sum::<f64>() + tail as f64
     };
     // Chunk sums added in chunk order: the same bits however the chunks were spread over threads.
-    let parts: Vec<f64> = v.par_chunks(CHUNK).zip(g_v.par_chunks(CHUNK)).map(|(v, g)| clip_part(v, g)).collect();
-    let dc: f64 = parts.iter().sum();
+    let dc = want_dc.then(|| {
+        let parts: Vec<f64> = v.par_chunks(CHUNK).zip(g_v.par_chunks(CHUNK)).map(|(v, g)| clip_part(v, g)).collect();
+        parts.iter().sum::<f64>() as f32
+    });
     let dy = want_dy.then(|| {
         let mut dy = vec![0f32; v.len()];
         dy.par_chunks_mut(CHUNK).zip(v.par_chunks(CHUNK).zip(g_v.par_chunks(CHUNK))).for_each(|(d, (v, g))| {
@@ -381,7 +395,7 @@ fn pact_backward(y: &FlexTensor, g: &FlexTensor, c: f32, levels: f32, want_dy: b
         });
         tensor(dy, y.shape().as_slice())
     });
-    (dy, dc as f32)
+    (dy, dc)
 }
 
 fn signed8_forward(y: &FlexTensor, scale: f32) -> FlexTensor {
@@ -929,11 +943,16 @@ mod tests {
         let g = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0], [7]), &dev());
         let q = pact(y.clone(), c.clone(), 3.0);
         assert_eq!(host(q.clone()), vec![0.0, 0.0, 1.0, 1.0, 2.0, 3.0, 3.0]);
-        let grads = (q * g).sum().backward();
+        let grads = (q * g.clone()).sum().backward();
         assert_eq!(host(y.grad(&grads).unwrap()), vec![0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
         // (round(u) − u)/3 for 0.5, 1.25, 1.5, 3.0: 0.5/3 − 0.25/3 + 0.5/3 + 0; above c: 2.
         let dc = host(c.grad(&grads).unwrap())[0];
         assert!((dc - (0.75 / 3.0 + 2.0)).abs() < 1e-6, "dc = {dc}");
+        // A fixed clip (calibrated, or ReLU6's) takes no gradient; y's is the same.
+        let fixed = Tensor::<1>::from_data(TensorData::new(vec![3.0f32], [1]), &dev());
+        let grads = (pact(y.clone(), fixed.clone(), 3.0) * g).sum().backward();
+        assert_eq!(host(y.grad(&grads).unwrap()), vec![0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
+        assert!(fixed.grad(&grads).is_none());
     }
 
     /// The fused PACT against its tensor formula: the same values bit for bit, gradients within 1e-5.
