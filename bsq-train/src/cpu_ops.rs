@@ -295,12 +295,15 @@ pub fn batch_norm(bn: &burn::nn::BatchNorm, x: Tensor<4>) -> Tensor<4> {
         bn.beta.val().into_dispatch(),
         bn.epsilon,
     );
-    let (mean, var) = (Tensor::<1>::from_dispatch(mean).detach(), Tensor::<1>::from_dispatch(var).detach());
+    let (mean, var) = (Tensor::<1>::from_dispatch(mean).inner(), Tensor::<1>::from_dispatch(var).inner());
+    // The running statistics are computed without autodiff: on an autodiff device even untracked ops are
+    // registered in Burn's graph, and its clean-up after every backward walks what accumulates there.
     let m = bn.momentum;
-    let running_mean = bn.running_mean.value_sync().to_device(&device).mul_scalar(1.0 - m).add(mean.mul_scalar(m));
-    let running_var = bn.running_var.value_sync().to_device(&device).mul_scalar(1.0 - m).add(var.mul_scalar(m));
-    bn.running_mean.update(running_mean.detach());
-    bn.running_var.update(running_var.detach());
+    let running = |r: Tensor<1>, batch: Tensor<1>| {
+        Tensor::from_inner(r.to_device(&device).inner().mul_scalar(1.0 - m).add(batch.mul_scalar(m)))
+    };
+    bn.running_mean.update(running(bn.running_mean.value_sync(), mean));
+    bn.running_var.update(running(bn.running_var.value_sync(), var));
     Tensor::from_dispatch(out)
 }
 

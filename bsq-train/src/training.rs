@@ -695,7 +695,15 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
             }
         }
     }
-    let x = Tensor::<4>::from_data(TensorData::new(buf, [idx.len(), h, w, c]), device).permute([0, 3, 1, 2]);
+    // HWC → CHW here rather than a `permute` on the device: on an autodiff device even an untracked op is
+    // registered in Burn's graph, which its clean-up after every backward then walks.
+    let mut chw = vec![0f32; buf.len()];
+    for (dst, src) in chw.chunks_exact_mut(n).zip(buf.chunks_exact(n)) {
+        for (i, &v) in src.iter().enumerate() {
+            dst[(i % c) * h * w + i / c] = v;
+        }
+    }
+    let x = Tensor::<4>::from_data(TensorData::new(chw, [idx.len(), c, h, w]), device);
     let labels: Vec<i64> = idx.iter().map(|&i| ds.labels.get(i).copied().unwrap_or(0) as i64).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
     (x, y)
