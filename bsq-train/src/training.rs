@@ -1189,8 +1189,15 @@ fn run<M: QModel>(
             let mut loss = if regression {
                 MseLoss::new().forward(logits, batch_targets(&splits.train, chunk, device), Reduction::Mean)
             } else {
-                let pred = logits.clone().detach().argmax(1).reshape([chunk.len()]);
-                right += to_i64(pred.equal(y.clone()).int().sum()) as usize;
+                // The argmax off the autodiff device: `detach` of a tensor that requires a gradient registers
+                // a new root in Burn's autodiff graph at every step.
+                let pred = logits.clone().inner().argmax(1).reshape([chunk.len()]);
+                let pred = pred.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
+                right += pred
+                    .iter()
+                    .zip(chunk)
+                    .filter(|&(&p, &i)| splits.train.labels.get(i).copied().unwrap_or(0) as i64 == p)
+                    .count();
                 ce.forward(logits, y)
             };
             sum_loss += to_vec(loss.clone().inner())[0] as f64;
@@ -1394,10 +1401,6 @@ pub fn export_run(run: &Path, to: Option<&Path>) -> Result<Summary, TrainError> 
         write_atomic(to, &bytes)?;
     }
     Ok(summary)
-}
-
-fn to_i64(t: Tensor<1, Int>) -> i64 {
-    t.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default().first().copied().unwrap_or(0)
 }
 
 /// `R = Σ_l (#params_l·n_l/#params_total)·B_GL(l)` over the counted BSQ layers.
