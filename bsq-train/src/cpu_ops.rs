@@ -563,6 +563,11 @@ impl Geom {
         self.oh * self.ow
     }
 
+    /// Images per group: as many as keep one group's patch matrix within [`GROUP_FLOATS`] (at least 1).
+    fn group(&self) -> usize {
+        (GROUP_FLOATS / (self.k() * self.p()).max(1)).clamp(1, self.n.max(1))
+    }
+
     /// The output columns `ow` whose input column `ow·sw + kj − pw` is inside the image.
     fn cols_in(&self, kj: usize) -> std::ops::Range<usize> {
         let lo = self.pw.saturating_sub(kj).div_ceil(self.sw);
@@ -662,7 +667,7 @@ fn conv2d_forward(x: FlexTensor, w: FlexTensor, options: &ConvOptions<2>) -> Fle
     let x = contiguous(x);
     let g = Geom::new(&x.shape(), &w.shape(), options);
     let (p, image) = (g.p(), g.c * g.h * g.w);
-    let nb = (GROUP_FLOATS / (g.k() * p).max(1)).clamp(1, g.n.max(1));
+    let nb = g.group();
     let w2 = contiguous(w).reshape(Shape::new([g.o, g.k()]));
     let xv = values(&x);
     let mut y = vec![0f32; g.n * g.o * p];
@@ -697,7 +702,7 @@ fn conv2d_backward(
     let w_shape = w.shape();
     let g = Geom::new(&x.shape(), &w_shape, options);
     let (p, image) = (g.p(), g.c * g.h * g.w);
-    let nb = (GROUP_FLOATS / (g.k() * p).max(1)).clamp(1, g.n.max(1));
+    let nb = g.group();
     // Stride 1: dx is the convolution of dY with the flipped, transposed kernel at padding `k − 1 − p`,
     // [`conv2d_forward`] again, whose products run over O·KH·KW where Wᵀ·dY's run over O only.
     let flipped = want_dx && options.stride == [1, 1] && g.ph < g.kh && g.pw < g.kw;

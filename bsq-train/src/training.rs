@@ -669,10 +669,13 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
     for (b, &i) in idx.iter().enumerate() {
         let img = ds.image(i);
         let dst = &mut buf[b * n..(b + 1) * n];
+        // The image is stored HWC; `dst` is CHW (the layout the model takes, so no `permute` op on the
+        // device: on an autodiff device even an untracked op is registered in Burn's graph, which its
+        // clean-up after every backward then walks).
         match aug.as_deref_mut() {
             None => {
-                for (d, &s) in dst.iter_mut().zip(img) {
-                    *d = lut[s as usize];
+                for (i, &s) in img.iter().take(n).enumerate() {
+                    dst[(i % c) * h * w + i / c] = lut[s as usize];
                 }
             }
             Some(rng) => {
@@ -688,22 +691,14 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
                             continue;
                         }
                         for ch in 0..c {
-                            dst[(y * w + x) * c + ch] = lut[img[(sy as usize * w + sx as usize) * c + ch] as usize];
+                            dst[ch * h * w + y * w + x] = lut[img[(sy as usize * w + sx as usize) * c + ch] as usize];
                         }
                     }
                 }
             }
         }
     }
-    // HWC → CHW here rather than a `permute` on the device: on an autodiff device even an untracked op is
-    // registered in Burn's graph, which its clean-up after every backward then walks.
-    let mut chw = vec![0f32; buf.len()];
-    for (dst, src) in chw.chunks_exact_mut(n).zip(buf.chunks_exact(n)) {
-        for (i, &v) in src.iter().enumerate() {
-            dst[(i % c) * h * w + i / c] = v;
-        }
-    }
-    let x = Tensor::<4>::from_data(TensorData::new(chw, [idx.len(), c, h, w]), device);
+    let x = Tensor::<4>::from_data(TensorData::new(buf, [idx.len(), c, h, w]), device);
     let labels: Vec<i64> = idx.iter().map(|&i| ds.labels.get(i).copied().unwrap_or(0) as i64).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
     (x, y)
