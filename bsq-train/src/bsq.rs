@@ -383,12 +383,17 @@ impl QWeight {
     }
 
     /// The effective (fake-quantized) weight `[numel]`, differentiable with straight-through rounding.
+    ///
+    /// The scale enters only the modes that use it: an op on a parameter whose result is dropped stays in
+    /// Burn's autodiff graph for good (the parameter's live node keeps its graph from being cleaned), and the
+    /// clean-up after every backward then walks a graph that grows by one node per layer and step.
     pub fn weight(&self) -> Tensor<1> {
-        let s = self.s.val() / self.scale_store;
+        let s = || self.s.val() / self.scale_store;
         match self.mode {
             WMode::Float => self.w.as_ref().expect("float weight").val(),
-            WMode::Zero => Tensor::zeros([self.numel], &s.device()),
+            WMode::Zero => Tensor::zeros([self.numel], &self.s.val().device()),
             WMode::Bsq(n) => {
+                let s = s();
                 let l = levels(n);
                 let coef: Vec<f32> = (0..n).map(|i| (1u32 << (n - 1 - i)) as f32 / l).collect();
                 let dev = s.device();
@@ -398,14 +403,14 @@ impl QWeight {
                 ste_clamp_round(wc * l, l) * (s / l)
             }
             WMode::Fixed(n) => {
-                let l = levels(n);
+                let (l, s) = (levels(n), s());
                 let w = self.w.as_ref().expect("shadow weight").val();
                 ste_round((w / s.clone()).clamp(-1.0, 1.0) * l) * (s / l)
             }
             WMode::Latent(n) => {
                 let l = levels(n);
                 let u = self.w.as_ref().expect("latent weight").val();
-                ste_round(u.clamp(-1.0, 1.0) * l) / l * s
+                ste_round(u.clamp(-1.0, 1.0) * l) / l * s()
             }
         }
     }
