@@ -981,6 +981,15 @@ fn check_config(cfg: &TrainConfig) -> Result<(), TrainError> {
     if cfg.batch_size == 0 {
         return Err(TrainError::Config("--batch-size 0".into()));
     }
+    // A negative α would reward bits instead of removing them; a negative rate climbs the loss.
+    if !(cfg.alpha.is_finite() && cfg.alpha >= 0.0) {
+        return Err(TrainError::Config(format!("--alpha {} must be a number ≥ 0", cfg.alpha)));
+    }
+    for (name, lr) in [("--lr", cfg.lr), ("--lr-bsq", cfg.lr_bsq), ("--lr-finetune", cfg.lr_finetune)] {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(TrainError::Config(format!("{name} {lr} must be a number ≥ 0")));
+        }
+    }
     Ok(())
 }
 
@@ -1519,6 +1528,25 @@ pub fn integer_accuracy(artifact: &bsq_codegen::Artifact, test: &Dataset) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_or_non_finite_alpha_and_rates_are_refused() {
+        let ok = TrainConfig::default();
+        assert!(check_config(&ok).is_ok());
+        let bad = [
+            (TrainConfig { alpha: -1.0, ..ok.clone() }, "--alpha -1 must be a number ≥ 0"),
+            (TrainConfig { alpha: f64::NAN, ..ok.clone() }, "--alpha NaN must be a number ≥ 0"),
+            (TrainConfig { lr: -1e-3, ..ok.clone() }, "--lr -0.001 must be a number ≥ 0"),
+            (TrainConfig { lr_bsq: f64::INFINITY, ..ok.clone() }, "--lr-bsq inf must be a number ≥ 0"),
+            (TrainConfig { lr_finetune: -0.5, ..ok.clone() }, "--lr-finetune -0.5 must be a number ≥ 0"),
+        ];
+        for (cfg, want) in bad {
+            let err = check_config(&cfg).unwrap_err().to_string();
+            assert!(err.ends_with(want), "{err}");
+        }
+        // α = 0 is the float model of a sweep; it stays allowed.
+        assert!(check_config(&TrainConfig { alpha: 0.0, ..ok }).is_ok());
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 * b.abs().max(1.0)
