@@ -15,6 +15,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    bsq_train::allocator::keep_freed_memory();
     let reps: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let dev = Device::flex().autodiff();
     let mut seed = 1u64;

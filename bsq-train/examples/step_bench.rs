@@ -68,6 +68,7 @@ fn bench<M: QModel>(model: M, shape: [usize; 4], steps: usize, device: &Device) 
 }
 
 fn main() {
+    bsq_train::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("lenet");
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(30);

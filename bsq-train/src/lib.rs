@@ -5,6 +5,7 @@
 //!
 //! * [`data`]: MNIST / Fashion-MNIST IDX and CIFAR-10 readers, and a built-in generated dataset (the
 //!   Burn-free crate `bsq-data`, re-exported);
+//! * [`allocator`]: mimalloc's set-up for the programs that train (keep freed memory);
 //! * [`bsq`]: bit-plane weights, the group-Lasso regularizer, re-quantization, fixed-scheme QAT;
 //! * [`cpu_ops`]: the trainer's own CPU (Flex) ops with hand-written backward steps: convolution
 //!   gradients, BatchNorm, the PACT quantizer and the signed 8-bit points;
@@ -21,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod bsq;
 pub mod cpu_ops;
 pub use bsq_data as data;

@@ -18,7 +18,8 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Training allocates and frees activation-sized buffers (megabytes) at every step. glibc's `malloc`
 /// returns them to the kernel and takes fresh zero-filled pages again, a page fault per 4 KiB: on a
-/// ResNet-20 step that was a tenth of the time (bsq-train/bench/README.md). mimalloc reuses them.
+/// ResNet-20 step that was a tenth of the time (bsq-train/bench/README.md). mimalloc reuses them (and
+/// `main` tells it to keep them: `bsq_train::allocator`).
 #[cfg(feature = "train")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -190,6 +191,8 @@ fn run_train(args: &TrainArgs, matches: Option<&ArgMatches>) -> anyhow::Result<(
 }
 
 fn main() -> anyhow::Result<()> {
+    #[cfg(feature = "train")]
+    bsq_train::allocator::keep_freed_memory();
     let matches: ArgMatches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match &cli.command {
