@@ -174,7 +174,9 @@ fn clamp_param<const D: usize>(p: Param<Tensor<D>>, lo: f32, hi: f32) -> Param<T
     p.map(|t| {
         let rg = t.is_require_grad();
         let ad = t.is_autodiff();
-        let v = t.inner().clamp(lo, hi);
+        let v = t.inner();
+        // One pass over the buffer on the CPU backend (Flex's clamp makes a pass per bound).
+        let v = if on_cpu(&v) { cpu_map(v, |e| e.clamp(lo, hi)) } else { v.clamp(lo, hi) };
         if ad {
             let v = Tensor::from_inner(v);
             if rg { v.require_grad() } else { v }
