@@ -657,6 +657,12 @@ pub fn compression(params_bits: &[(usize, u8)]) -> f64 {
     32.0 * p as f64 / b.max(1) as f64
 }
 
+/// Sample `i`'s class label as the batch tensors and the train accuracy take it (0 where the data has
+/// no label for it).
+fn class_label(ds: &Dataset, i: usize) -> i64 {
+    ds.labels.get(i).copied().unwrap_or(0) as i64
+}
+
 /// Builds an input batch `[B, C, H, W]` (real values `scale·(x − zero_point)` of the dataset's input map)
 /// and labels, with optional augmentation (random crop with 4-pixel padding at the real value 0 and a
 /// horizontal flip).
@@ -699,7 +705,7 @@ pub fn batch(ds: &Dataset, idx: &[usize], augment: Option<&mut Rng>, device: &De
         }
     }
     let x = Tensor::<4>::from_data(TensorData::new(buf, [idx.len(), c, h, w]), device);
-    let labels: Vec<i64> = idx.iter().map(|&i| ds.labels.get(i).copied().unwrap_or(0) as i64).collect();
+    let labels: Vec<i64> = idx.iter().map(|&i| class_label(ds, i)).collect();
     let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
     (x, y)
 }
@@ -1197,11 +1203,7 @@ fn run<M: QModel>(
                 // a new root in Burn's autodiff graph at every step.
                 let pred = logits.clone().inner().argmax(1).reshape([chunk.len()]);
                 let pred = pred.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-                right += pred
-                    .iter()
-                    .zip(chunk)
-                    .filter(|&(&p, &i)| splits.train.labels.get(i).copied().unwrap_or(0) as i64 == p)
-                    .count();
+                right += pred.iter().zip(chunk).filter(|&(&p, &i)| class_label(&splits.train, i) == p).count();
                 ce.forward(logits, y)
             };
             sum_loss += to_vec(loss.clone().inner())[0] as f64;
