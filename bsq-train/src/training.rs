@@ -1133,6 +1133,9 @@ fn run<M: QModel>(
     let mut optim = make_optim(cfg.optim);
     if cfg.resume && state_path.exists() {
         state = read_state(&state_path)?;
+        // The checkpoints record the configuration in effect: a setting changed on resuming (more
+        // epochs, say) holds for the next resume too.
+        state.config = cfg.clone();
         model = load_model(apply_scheme(model, &state.scheme, cfg.scale_store), &ckdir.join(&state.model_file))?;
         if let Some(f) = &state.optim_file {
             // Momentum / Adam moments of the last epoch (keyed by parameter id).

@@ -90,7 +90,8 @@ Examples:
   bsq train --model resnet20 --dataset cifar10 --data-dir /data --pretrained runs/cifar-float/ckpt/float.bpk \
       --alpha 5e-3 --lr-bsq 5e-3 --epochs-bsq 1 --epochs-finetune 1 --lr-finetune 1e-3 --out runs/cifar-bsq
 
-  # Continue an interrupted run with its saved settings (options given here override them, e.g. more epochs):
+  # Continue an interrupted run with its saved settings (options given here override them, e.g. more epochs,
+  # and are saved with its next checkpoint):
   bsq train --out runs/resnet20 --resume
   bsq train --out runs/resnet20 --resume --epochs-finetune 20
 

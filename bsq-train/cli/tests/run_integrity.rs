@@ -169,6 +169,40 @@ fn a_killed_run_resumes_to_the_same_result() {
     std::fs::remove_dir_all(&killed).unwrap();
 }
 
+/// A setting changed on resuming is kept by the checkpoints: a run resumed with more BSQ epochs, killed
+/// again, and resumed without options trains those epochs (it once fell back to the first command's
+/// count, ended the phase early and exported).
+#[test]
+fn a_setting_changed_on_resume_holds_for_the_next_resume() {
+    let out = tmp("more");
+    assert!(kill_when(bsq_cmd(&out, false), &out, |s| s.contains("\"phase\": \"bsq\"")));
+    let more = Command::new(env!("CARGO_BIN_EXE_bsq"))
+        .args(["train", "--quiet", "--resume", "--epochs-bsq", "5", "--out"])
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bsq train");
+    assert!(
+        kill_when(more, &out, |s| s.contains("\"epochs_bsq\": 5")),
+        "the resumed run's checkpoint does not record --epochs-bsq 5: {}",
+        state_text(&out)
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_bsq"))
+        .args(["train", "--quiet", "--resume", "--out"])
+        .arg(&out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("resume");
+    assert!(status.success());
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let bsq = metrics.lines().filter(|l| l.contains("\"phase\":\"bsq\"")).count();
+    assert_eq!(bsq, 5, "BSQ epochs in metrics.jsonl:\n{metrics}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
 #[test]
 fn checkpoints_of_another_format_are_refused_with_a_reason() {
     let out = tmp("old");
