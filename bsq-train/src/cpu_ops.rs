@@ -610,13 +610,13 @@ fn im2col_row(x: &[f32], g: &Geom, r: usize, row: &mut [f32]) {
                     continue;
                 };
                 let src = &plane[iy * g.w..][..g.w];
-                dst[..cols.start].fill(0.0);
-                dst[cols.end..].fill(0.0);
+                zero(&mut dst[..cols.start]);
+                zero(&mut dst[cols.end..]);
                 if cols.is_empty() {
                     continue;
                 }
                 if g.sw == 1 {
-                    dst[cols.clone()].copy_from_slice(&src[first..first + cols.len()]);
+                    copy_short(&mut dst[cols.clone()], &src[first..first + cols.len()]);
                 } else {
                     for (d, s) in dst[cols.clone()].iter_mut().zip(src[first..].iter().step_by(g.sw)) {
                         *d = *s;
@@ -624,6 +624,34 @@ fn im2col_row(x: &[f32], g: &Geom, r: usize, row: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// Zeroes `d`: the one or two border pixels of a patch row directly, longer runs with `fill` (a `memset`
+/// call, whose overhead is larger than such a store).
+#[inline(always)]
+fn zero(d: &mut [f32]) {
+    match d {
+        [] => {}
+        [a] => *a = 0.0,
+        [a, b] => (*a, *b) = (0.0, 0.0),
+        d => d.fill(0.0),
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short rows of small images (8–32 floats): in blocks of 8 that the
+/// compiler turns into vector moves, where `copy_from_slice` calls `memcpy` for each row.
+#[inline(always)]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[f32; 8] = s.try_into().expect("a block of 8");
+        let d: &mut [f32; 8] = d.try_into().expect("a block of 8");
+        *d = *s;
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
     }
 }
 
@@ -652,8 +680,8 @@ fn shifted_plane(plane: &[f32], g: &Geom, ki: usize, kj: usize, dst: &mut [f32])
     let cols = g.cols_in(kj);
     if cols.start > 0 || cols.end < g.ow {
         for row in dst[oy0 * w..oy1 * w].chunks_exact_mut(w) {
-            row[..cols.start].fill(0.0);
-            row[cols.end..].fill(0.0);
+            zero(&mut row[..cols.start]);
+            zero(&mut row[cols.end..]);
         }
     }
     dst[oy1 * w..].fill(0.0);
@@ -779,8 +807,11 @@ fn conv2d_backward(
     let (p, image) = (g.p(), g.c * g.h * g.w);
     let nb = g.group();
     // Stride 1: dx is the convolution of dY with the flipped, transposed kernel at padding `k − 1 − p`,
-    // [`conv2d_forward`] again, whose products run over O·KH·KW where Wᵀ·dY's run over O only.
-    let flipped = want_dx && options.stride == [1, 1] && g.ph < g.kh && g.pw < g.kw;
+    // [`conv2d_forward`] again, whose products run over O·KH·KW where Wᵀ·dY's run over O only. It computes
+    // every input pixel where `col2im(Wᵀ·dY)` computes every output pixel, so only where the two are about
+    // as many ("same" padding): for LeNet's valid 5×5 convolution on 12×12 (8×8 out) it would do 2.25×
+    // the arithmetic on a patch matrix 4.5× as large.
+    let flipped = want_dx && options.stride == [1, 1] && g.ph < g.kh && g.pw < g.kw && 4 * g.h * g.w <= 5 * g.oh * g.ow;
     let dx_flipped = flipped.then(|| {
         let wv = contiguous(w.clone());
         let wv = values(&wv);
