@@ -200,8 +200,21 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
 }
 
-fn levels(n: u8) -> f32 {
+/// `2^n − 1`, the largest magnitude of an `n`-bit weight.
+pub(crate) fn levels(n: u8) -> f32 {
     ((1u32 << n) - 1) as f32
+}
+
+/// [`crate::cpu_ops::bsq_weight`] as tensor operations (other backends, and the reference of the tests):
+/// `w_c = (wp − wn)·coef` with `coef_b = 2^(n−1−b)/l`, then `ste_clamp_round(w_c·l, l)·(s/l)`.
+pub(crate) fn planes_formula(wp: Tensor<2>, wn: Tensor<2>, s: Tensor<1>, n: u8, scale_store: f32) -> Tensor<1> {
+    let s = s / scale_store;
+    let l = levels(n);
+    let numel = wp.dims()[0];
+    let coef: Vec<f32> = (0..n).map(|i| (1u32 << (n - 1 - i)) as f32 / l).collect();
+    let coef = Tensor::<2>::from_data(TensorData::new(coef, [n as usize, 1]), &s.device());
+    let wc: Tensor<1> = (wp - wn).matmul(coef).reshape([numel]);
+    ste_clamp_round(wc * l, l) * (s / l)
 }
 
 /// The integer form of a quantized weight: `k ∈ [−(2^n−1), 2^n−1]`, real weight `scale·k/(2^n−1)`.
@@ -394,16 +407,13 @@ impl QWeight {
         match self.mode {
             WMode::Float => self.w.as_ref().expect("float weight").val(),
             WMode::Zero => Tensor::zeros([self.numel], &self.s.val().device()),
-            WMode::Bsq(n) => {
-                let s = s();
-                let l = levels(n);
-                let coef: Vec<f32> = (0..n).map(|i| (1u32 << (n - 1 - i)) as f32 / l).collect();
-                let dev = s.device();
-                let coef = Tensor::<2>::from_data(TensorData::new(coef, [n as usize, 1]), &dev);
-                let diff = self.wp.as_ref().expect("wp").val() - self.wn.as_ref().expect("wn").val();
-                let wc: Tensor<1> = diff.matmul(coef).reshape([self.numel]);
-                ste_clamp_round(wc * l, l) * (s / l)
-            }
+            WMode::Bsq(n) => crate::cpu_ops::bsq_weight(
+                self.wp.as_ref().expect("wp").val(),
+                self.wn.as_ref().expect("wn").val(),
+                self.s.val(),
+                n,
+                self.scale_store,
+            ),
             WMode::Fixed(n) => {
                 let (l, s) = (levels(n), s());
                 let w = self.w.as_ref().expect("shadow weight").val();
@@ -424,9 +434,7 @@ impl QWeight {
 
     /// `B_GL = Σ_b sqrt(ε + Σ (Wp_b² + Wn_b²))` (a `[1]` tensor), or `None` outside BSQ mode.
     pub fn group_lasso(&self) -> Option<Tensor<1>> {
-        let (wp, wn) = (self.wp.as_ref()?.val(), self.wn.as_ref()?.val());
-        let g = (wp.clone() * wp + wn.clone() * wn).sum_dim(0) + GL_EPS;
-        Some(g.sqrt().sum())
+        Some(crate::cpu_ops::group_lasso(self.wp.as_ref()?.val(), self.wn.as_ref()?.val(), GL_EPS))
     }
 
     /// Clamps bit planes to `[0, 2]` (after an optimizer step), keeping parameter ids and trainability.

@@ -43,6 +43,17 @@ pub trait CpuOps: Backend {
     fn bsq_pact(y: FloatTensor<Self>, clip: FloatTensor<Self>, levels: f32) -> FloatTensor<Self>;
     /// The signed 8-bit quantizer of `y` (any shape) at step `scale`.
     fn bsq_signed8(y: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+    /// The weight `[numel]` of a layer in BSQ mode from its bit planes `wp`, `wn: [numel, n]` and its scale
+    /// parameter `s: [1]` (`scale_store·s`): what [`bsq_weight`] sends here.
+    fn bsq_planes(
+        wp: FloatTensor<Self>,
+        wn: FloatTensor<Self>,
+        s: FloatTensor<Self>,
+        bits: u8,
+        scale_store: f32,
+    ) -> FloatTensor<Self>;
+    /// `Σ_b sqrt(ε + Σ_i wp[i,b]² + wn[i,b]²)` of bit planes `[numel, n]`, as `[1]`.
+    fn bsq_group_lasso(wp: FloatTensor<Self>, wn: FloatTensor<Self>, eps: f32) -> FloatTensor<Self>;
     /// Batch normalization of `x: [N, C, ...]` with the batch's own statistics: the output, and the
     /// per-channel mean and biased variance `[C]` (which take no gradient).
     fn bsq_batch_norm_train(
@@ -64,6 +75,25 @@ impl CpuOps for Flex {
 
     fn bsq_signed8(y: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
         signed8_forward(&contiguous(y), scale)
+    }
+
+    fn bsq_planes(
+        wp: FloatTensor<Self>,
+        wn: FloatTensor<Self>,
+        s: FloatTensor<Self>,
+        bits: u8,
+        scale_store: f32,
+    ) -> FloatTensor<Self> {
+        let (wp, wn) = (contiguous(wp), contiguous(wn));
+        let step = scalar(&s) / scale_store / crate::bsq::levels(bits);
+        let (w, _) = planes_forward(values(&wp), values(&wn), bits, step);
+        tensor(w, &[wp.shape()[0]])
+    }
+
+    fn bsq_group_lasso(wp: FloatTensor<Self>, wn: FloatTensor<Self>, eps: f32) -> FloatTensor<Self> {
+        let (wp, wn) = (contiguous(wp), contiguous(wn));
+        let norms = plane_norms(&wp, &wn, eps);
+        tensor(vec![norms.iter().sum()], &[1])
     }
 
     fn bsq_batch_norm_train(
@@ -176,6 +206,90 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
         }
     }
 
+    fn bsq_planes(
+        wp: FloatTensor<Self>,
+        wn: FloatTensor<Self>,
+        s: FloatTensor<Self>,
+        bits: u8,
+        scale_store: f32,
+    ) -> FloatTensor<Self> {
+        /// The backward step: the rounded values `q` (`w = q·step`), the bits, the step and the factor of
+        /// the stored scale.
+        #[derive(Debug)]
+        struct PlanesBackward;
+
+        impl Backward<Flex, 3> for PlanesBackward {
+            type State = (Vec<f32>, u8, f32, f32);
+
+            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node_p, node_n, node_s] = ops.parents;
+                let grad = contiguous(grads.consume::<Flex>(&ops.node));
+                let (q, bits, step, scale_store) = ops.state;
+                let g = values(&grad);
+                let shape = [q.len(), bits as usize];
+                if node_p.is_some() || node_n.is_some() {
+                    let (dp, dn) = planes_backward(g, bits, step, node_n.is_some());
+                    if let Some(node) = node_p {
+                        grads.register::<Flex>(node.id, tensor(dp, &shape));
+                    }
+                    if let (Some(node), Some(dn)) = (node_n, dn) {
+                        grads.register::<Flex>(node.id, tensor(dn, &shape));
+                    }
+                }
+                if let Some(node) = node_s {
+                    // w = q·(s/scale_store/l): ∂/∂s = Σ g·q / l / scale_store.
+                    let d_step = ordered_dot(g, &q);
+                    let ds = (d_step as f32) / crate::bsq::levels(bits) / scale_store;
+                    grads.register::<Flex>(node.id, tensor(vec![ds], &[1]));
+                }
+            }
+        }
+
+        let prep = PlanesBackward.prepare::<C>([wp.node(), wn.node(), s.node()]).compute_bound().stateful();
+        let (wp, wn) = (contiguous(wp.into_primitive()), contiguous(wn.into_primitive()));
+        let step = scalar(s.primitive()) / scale_store / crate::bsq::levels(bits);
+        let (w, q) = planes_forward(values(&wp), values(&wn), bits, step);
+        let w = tensor(w, &[wp.shape()[0]]);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish((q, bits, step, scale_store), w),
+            OpsKind::UnTracked(prep) => prep.finish(w),
+        }
+    }
+
+    fn bsq_group_lasso(wp: FloatTensor<Self>, wn: FloatTensor<Self>, eps: f32) -> FloatTensor<Self> {
+        /// The backward step: the planes and each plane's norm.
+        #[derive(Debug)]
+        struct GroupLassoBackward;
+
+        impl Backward<Flex, 2> for GroupLassoBackward {
+            type State = (FlexTensor, FlexTensor, Vec<f32>);
+
+            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node_p, node_n] = ops.parents;
+                let up = scalar(&grads.consume::<Flex>(&ops.node));
+                let (wp, wn, norms) = ops.state;
+                // ∂/∂w[i,b] = w[i,b]/norm_b.
+                let scale: Vec<f32> = norms.iter().map(|&nb| up / nb).collect();
+                for (node, planes) in [(node_p, &wp), (node_n, &wn)] {
+                    if let Some(node) = node {
+                        let v = values(planes);
+                        let d = v.par_iter().enumerate().map(|(i, &w)| w * scale[i % scale.len()]).collect();
+                        grads.register::<Flex>(node.id, tensor(d, planes.shape().as_slice()));
+                    }
+                }
+            }
+        }
+
+        let prep = GroupLassoBackward.prepare::<C>([wp.node(), wn.node()]).compute_bound().stateful();
+        let (wp, wn) = (contiguous(wp.into_primitive()), contiguous(wn.into_primitive()));
+        let norms = plane_norms(&wp, &wn, eps);
+        let r = tensor(vec![norms.iter().sum()], &[1]);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish((wp, wn, norms), r),
+            OpsKind::UnTracked(prep) => prep.finish(r),
+        }
+    }
+
     fn bsq_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -275,6 +389,34 @@ pub fn signed8<const D: usize>(y: Tensor<D>, scale: f32) -> Tensor<D> {
         return signed8_formula(y, scale);
     }
     Tensor::from_dispatch(<Dispatch as CpuOps>::bsq_signed8(y.into_dispatch(), scale))
+}
+
+/// The weight `[numel]` of a BSQ-mode layer: `q·s/l` with `l = 2^n − 1`, `s` = the scale parameter
+/// `/ scale_store`, and `q = round_half_away(clamp(l·Σ_b 2^(n−1−b)/l·(wp[·,b] − wn[·,b]), −l, l))` with the
+/// official straight-through gradient (the identity, also where the clamp saturates). On the CPU backend
+/// one pass each way over the planes, where the formula ([`crate::bsq::planes_formula`]) takes a matrix
+/// product and five element-wise operations, each with its backward step.
+pub fn bsq_weight(wp: Tensor<2>, wn: Tensor<2>, s: Tensor<1>, bits: u8, scale_store: f32) -> Tensor<1> {
+    if !routes_here(&wp) {
+        return crate::bsq::planes_formula(wp, wn, s, bits, scale_store);
+    }
+    Tensor::from_dispatch(<Dispatch as CpuOps>::bsq_planes(
+        wp.into_dispatch(),
+        wn.into_dispatch(),
+        s.into_dispatch(),
+        bits,
+        scale_store,
+    ))
+}
+
+/// The group Lasso of bit planes `[numel, n]`, `Σ_b sqrt(eps + Σ_i wp[i,b]² + wn[i,b]²)` (`[1]`): on the CPU
+/// backend one pass each way (the plane sums in `f64`, in a fixed order).
+pub fn group_lasso(wp: Tensor<2>, wn: Tensor<2>, eps: f32) -> Tensor<1> {
+    if !routes_here(&wp) {
+        let g = (wp.clone() * wp + wn.clone() * wn).sum_dim(0) + eps;
+        return g.sqrt().sum();
+    }
+    Tensor::from_dispatch(<Dispatch as CpuOps>::bsq_group_lasso(wp.into_dispatch(), wn.into_dispatch(), eps))
 }
 
 /// [`signed8`] as tensor operations (other backends, and the reference of the tests).
@@ -425,6 +567,82 @@ fn signed8_backward(y: &FlexTensor, g: &FlexTensor, scale: f32) -> FlexTensor {
         }
     });
     tensor(dy, y.shape().as_slice())
+}
+
+/// The weights `q·step` and the rounded values `q` of [`bsq_weight`] from planes `[numel, n]` (the
+/// formula's operations in its order, per element).
+fn planes_forward(wp: &[f32], wn: &[f32], bits: u8, step: f32) -> (Vec<f32>, Vec<f32>) {
+    let n = bits as usize;
+    let l = crate::bsq::levels(bits);
+    let coef: Vec<f32> = (0..n).map(|b| (1u32 << (n - 1 - b)) as f32 / l).collect();
+    let numel = wp.len() / n.max(1);
+    let (mut w, mut q) = (vec![0f32; numel], vec![0f32; numel]);
+    w.par_chunks_mut(CHUNK).zip(q.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (w, q))| {
+        let (p, m) = (&wp[c * CHUNK * n..], &wn[c * CHUNK * n..]);
+        for (((w, q), p), m) in w.iter_mut().zip(q).zip(p.chunks_exact(n)).zip(m.chunks_exact(n)) {
+            let wc = p.iter().zip(m).zip(&coef).fold(0f32, |acc, ((&p, &m), &c)| acc + (p - m) * c);
+            let x = wc * l;
+            *q = x + (crate::bsq::round_half_away_f32(x.clamp(-l, l)) - x);
+            *w = *q * step;
+        }
+    });
+    (w, q)
+}
+
+/// The gradients of [`bsq_weight`]'s planes for the weight gradient `g`: `∂/∂wp[i,b] = g_i·step·2^(n−1−b)`
+/// (through the straight-through rounding), `∂/∂wn = −∂/∂wp` (when wanted).
+fn planes_backward(g: &[f32], bits: u8, step: f32, want_n: bool) -> (Vec<f32>, Option<Vec<f32>>) {
+    let n = bits as usize;
+    let l = crate::bsq::levels(bits);
+    let coef: Vec<f32> = (0..n).map(|b| step * l * ((1u32 << (n - 1 - b)) as f32 / l)).collect();
+    let mut dp = vec![0f32; g.len() * n];
+    let mut dn = want_n.then(|| vec![0f32; g.len() * n]);
+    let fill = |dp: &mut [f32], g: &[f32]| {
+        for (d, &g) in dp.chunks_exact_mut(n).zip(g) {
+            for (d, &c) in d.iter_mut().zip(&coef) {
+                *d = g * c;
+            }
+        }
+    };
+    match dn.as_mut() {
+        Some(dn) => dp.par_chunks_mut(CHUNK * n).zip(dn.par_chunks_mut(CHUNK * n)).zip(g.par_chunks(CHUNK)).for_each(
+            |((dp, dn), g)| {
+                fill(dp, g);
+                dn.iter_mut().zip(dp.iter()).for_each(|(n, &p)| *n = -p);
+            },
+        ),
+        None => dp.par_chunks_mut(CHUNK * n).zip(g.par_chunks(CHUNK)).for_each(|(dp, g)| fill(dp, g)),
+    }
+    (dp, dn)
+}
+
+/// `Σ a_i·b_i` in `f64`, chunk sums added in chunk order (the same bits on any number of threads).
+fn ordered_dot(a: &[f32], b: &[f32]) -> f64 {
+    let parts: Vec<f64> = a
+        .par_chunks(CHUNK)
+        .zip(b.par_chunks(CHUNK))
+        .map(|(a, b)| a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>())
+        .collect();
+    parts.iter().sum()
+}
+
+/// Each bit plane's norm `sqrt(eps + Σ_i wp[i,b]² + wn[i,b]²)` of planes `[numel, n]` (sums in `f64`,
+/// added in chunk order).
+fn plane_norms(wp: &FlexTensor, wn: &FlexTensor, eps: f32) -> Vec<f32> {
+    let n = wp.shape()[1].max(1);
+    let (p, m) = (values(wp), values(wn));
+    let parts: Vec<Vec<f64>> = p
+        .par_chunks(CHUNK * n)
+        .zip(m.par_chunks(CHUNK * n))
+        .map(|(p, m)| {
+            let mut s = vec![0f64; n];
+            for (i, (&p, &m)) in p.iter().zip(m).enumerate() {
+                s[i % n] += p as f64 * p as f64 + m as f64 * m as f64;
+            }
+            s
+        })
+        .collect();
+    (0..n).map(|b| ((parts.iter().map(|s| s[b]).sum::<f64>() + eps as f64).sqrt()) as f32).collect()
 }
 
 /// A batch normalization's forward results.
@@ -968,7 +1186,23 @@ mod tests {
         let xv = random(n * c * h * h, &mut rng);
         let wv = random(o * c * 9, &mut rng);
         let gv = random(n * o * h * h, &mut rng);
+        // Bit planes over three parallel chunks, for the BSQ weight and the group Lasso.
+        let numel = 2 * CHUNK + 5;
+        let pv: Vec<f32> = random(numel * 3, &mut rng).iter().map(|v| v + 1.0).collect();
+        let rv = random(numel, &mut rng);
         let run = || {
+            let wp = Tensor::<2>::from_data(TensorData::new(pv.clone(), [numel, 3]), &dev()).require_grad();
+            let wn = Tensor::<2>::from_data(TensorData::new(pv.iter().map(|v| 2.0 - v).collect(), [numel, 3]), &dev())
+                .require_grad();
+            let s = Tensor::<1>::from_data(TensorData::new(vec![0.3f32], [1]), &dev()).require_grad();
+            let r = Tensor::<1>::from_data(TensorData::new(rv.clone(), [numel]), &dev());
+            let loss =
+                (bsq_weight(wp.clone(), wn.clone(), s.clone(), 3, 1.0) * r).sum() + group_lasso(wp.clone(), wn, 1e-8);
+            let grads = loss.backward();
+            let planes = (
+                host(wp.grad(&grads).unwrap()).into_iter().map(f32::to_bits).collect::<Vec<_>>(),
+                host(s.grad(&grads).unwrap())[0].to_bits(),
+            );
             let x = Tensor::<4>::from_data(TensorData::new(xv.clone(), [n, c, h, h]), &dev()).require_grad();
             let w = Tensor::<4>::from_data(TensorData::new(wv.clone(), [o, c, 3, 3]), &dev()).require_grad();
             let clip = Tensor::<1>::from_data(TensorData::new(vec![0.7f32], [1]), &dev()).require_grad();
@@ -982,6 +1216,7 @@ mod tests {
                 bits(x.grad(&grads).unwrap()),
                 bits(w.grad(&grads).unwrap()),
                 host(clip.grad(&grads).unwrap())[0].to_bits(),
+                planes,
             )
         };
         let on = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(run);
@@ -1080,6 +1315,58 @@ mod tests {
         let grads = (pact(y.clone(), fixed.clone(), 3.0) * g).sum().backward();
         assert_eq!(host(y.grad(&grads).unwrap()), vec![0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
         assert!(fixed.grad(&grads).is_none());
+    }
+
+    /// The fused BSQ weight and group Lasso against their tensor formulas, for 1 to 8 bits, over more
+    /// than one parallel chunk, with planes that push some weights past the clamp: the weights agree
+    /// within 1e-6 (an element whose value lands within rounding of a half step may round the other way:
+    /// at most 1 in 10,000, by one step), the planes' gradients within 1e-5, the scale's within 1e-4.
+    #[test]
+    fn bsq_weight_and_group_lasso_match_the_tensor_formulas() {
+        let mut rng = Rng::new(11);
+        let numel = CHUNK + 1234;
+        for (bits, scale_store) in [(1u8, 16.0f32), (2, 1.0), (3, 16.0), (5, 1.0), (8, 16.0)] {
+            let n = bits as usize;
+            let pv: Vec<f32> = random(numel * n, &mut rng).iter().map(|v| v + 1.0).collect();
+            let mv: Vec<f32> = random(numel * n, &mut rng).iter().map(|v| (v + 1.0) * 0.7).collect();
+            let rv = random(numel, &mut rng);
+            let s0 = 0.37 * scale_store;
+            let run = |fused: bool| {
+                let wp = Tensor::<2>::from_data(TensorData::new(pv.clone(), [numel, n]), &dev()).require_grad();
+                let wn = Tensor::<2>::from_data(TensorData::new(mv.clone(), [numel, n]), &dev()).require_grad();
+                let s = Tensor::<1>::from_data(TensorData::new(vec![s0], [1]), &dev()).require_grad();
+                let (w, gl) = if fused {
+                    (
+                        bsq_weight(wp.clone(), wn.clone(), s.clone(), bits, scale_store),
+                        group_lasso(wp.clone(), wn.clone(), 1e-8),
+                    )
+                } else {
+                    let g = (wp.clone() * wp.clone() + wn.clone() * wn.clone()).sum_dim(0) + 1e-8;
+                    (crate::bsq::planes_formula(wp.clone(), wn.clone(), s.clone(), bits, scale_store), g.sqrt().sum())
+                };
+                let r = Tensor::<1>::from_data(TensorData::new(rv.clone(), [numel]), &dev());
+                let loss = (w.clone() * r).sum() + gl.clone() * 0.01;
+                let grads = loss.backward();
+                let grad = |t: &Tensor<2>| host(t.grad(&grads).unwrap());
+                (host(w), host(gl), grad(&wp), grad(&wn), host(s.grad(&grads).unwrap()))
+            };
+            let (wa, ga, pa, na, sa) = run(true);
+            let (wb, gb, pb, nb, sb) = run(false);
+            let step = 0.37 / crate::bsq::levels(bits);
+            let mut other_way = 0;
+            for (i, (x, y)) in wa.iter().zip(&wb).enumerate() {
+                if (x - y).abs() > 1e-6 {
+                    assert!(((x - y).abs() - step).abs() < 1e-5, "{bits} bits, weight {i}: {x} vs {y}");
+                    other_way += 1;
+                }
+            }
+            assert!(other_way * 10_000 <= numel, "{bits} bits: {other_way} weights rounded differently");
+            assert!(wb.iter().any(|w| (w.abs() - 0.37).abs() < 1e-6), "{bits} bits: no weight at the clamp");
+            assert_close(&ga, &gb, 1e-5, "group lasso");
+            assert_close(&pa, &pb, 1e-5, "wp gradient");
+            assert_close(&na, &nb, 1e-5, "wn gradient");
+            assert_close(&sa, &sb, 1e-4, "scale gradient");
+        }
     }
 
     /// The fused PACT against its tensor formula: the same values bit for bit, gradients within 1e-5.
