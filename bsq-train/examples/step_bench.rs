@@ -19,12 +19,13 @@ use bsq_train::graph::Graph;
 use bsq_train::model::{Ctx, QModel, map_q};
 use bsq_train::training::regularizer;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 
 fn bench<M: QModel>(model: M, shape: [usize; 4], steps: usize, device: &Device) -> Vec<f64> {
     let mut model = map_q(model, &mut |_, q: QWeight, _| q.to_bsq(MAX_BITS));
-    let mut optim = AdamConfig::new().init();
+    // The trainer's Adam (Burn's arithmetic and defaults, one pass per parameter on the CPU).
+    let mut optim = bsq_train::adam::FusedAdam::init();
     let ce = CrossEntropyLossConfig::new().init(device);
     let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 1.0), device);
     let y =

@@ -2,10 +2,14 @@
 //!
 //! * [`conv2d`]: per group of images, im2col and one matrix product on Flex's `gemm` (`W·patches`) written
 //!   straight into the NCHW output, where Flex's own convolution copies to and from NHWC. Gradients: the
-//!   weight's is `dY·patchesᵀ`; the input's, at stride 1, is the same forward convolution of `dY` with the
-//!   flipped, transposed kernel, and at other strides `col2im(Wᵀ·dY)`. Burn computes the input gradient
-//!   as a transposed convolution, which Flex runs as a direct loop (15 % of a ResNet-20 step in the
-//!   profile of bsq-train/bench/README.md).
+//!   weight's is `(patches·dYᵀ)ᵀ` (the order in which `gemm` reads the patch matrix without packing it);
+//!   the input's, at stride 1 with "same" padding, is the same forward convolution of `dY` with the
+//!   flipped, transposed kernel, and otherwise `col2im(Wᵀ·dY)`. Burn computes the input gradient as a
+//!   transposed convolution, which Flex runs as a direct loop (15 % of a ResNet-20 step in the profile of
+//!   bsq-train/bench/README.md).
+//! * [`bsq_weight`] and [`group_lasso`]: a BSQ layer's weight from its bit planes and the planes' group
+//!   Lasso, one pass each way, where the formulas take a matrix product and several element-wise
+//!   operations with their backward steps.
 //! * [`pact`]: the PACT activation quantizer `s·round(min(relu(y), c)/s)`, `s = c/(2^a−1)`, with its
 //!   straight-through gradient, as one pass forward and one backward instead of the eight element-wise
 //!   tensor operations (and their recorded backward steps) the formula takes.

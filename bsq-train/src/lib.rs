@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod adam;
 pub mod allocator;
 pub mod bsq;
 pub mod cpu_ops;

@@ -16,9 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::nn::loss::{CrossEntropyLossConfig, MseLoss, Reduction};
-use burn::optim::{
-    AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
-};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -785,7 +783,7 @@ pub fn calibrate<M: QModel>(model: &M, ds: &Dataset, quant: bool, n: usize, devi
 
 fn make_optim(kind: OptimKind) -> ModuleOptimizer {
     match kind {
-        OptimKind::Adam => AdamConfig::new().init(),
+        OptimKind::Adam => crate::adam::FusedAdam::init(),
         OptimKind::Sgd => SgdConfig::new()
             .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
             .with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
