@@ -1049,7 +1049,7 @@ fn conv2d_backward(
     let w2 = w.reshape(Shape::new([g.o, g.k()]));
     let (xv, dyv) = (values(&x), values(&grad));
     // One group of images from `n0`: its share of dW (when wanted), its dx into `dx` (when given).
-    let group = |n0: usize, dx: Option<&mut [f32]>| -> Option<Vec<f32>> {
+    let group = |n0: usize, dx: Option<&mut [f32]>| -> Option<FlexTensor> {
         let nb = nb.min(g.n - n0);
         // dYg[o, n·P + q] = dY[n0 + n, o, q].
         let dyg = scratch_tensor(&[g.o, nb * p], |dyg| {
@@ -1065,10 +1065,8 @@ fn conv2d_backward(
             // dYg·patchesᵀ had it copy (pack) the whole patch matrix first. 16→16 at 32×32, `op_bench 10`:
             // backward 10.4–10.6 against 15.9–16.2 ms.
             let dwt = contiguous(Flex::float_matmul(cols.clone(), dyg.clone().transpose(0, 1)));
-            let (dwt, k) = (values(&dwt), g.k());
-            let dw = (0..g.o * k).map(|i| dwt[(i % k) * g.o + i / k]).collect();
             recycle(cols);
-            dw
+            dwt
         });
         if let Some(dx) = dx {
             let cols = contiguous(Flex::float_matmul(w2.clone().transpose(0, 1), dyg.clone()));
@@ -1080,13 +1078,26 @@ fn conv2d_backward(
     // The groups run in parallel (each on its own part of dx); their dW parts are summed in group order,
     // so that the sum does not depend on how the work was split between threads.
     let mut dx = want_dx.then(|| vec![0f32; g.n * image]);
-    let parts: Vec<Option<Vec<f32>>> = match dx.as_mut() {
+    let parts: Vec<Option<FlexTensor>> = match dx.as_mut() {
         Some(dx) => dx.par_chunks_mut(nb * image).enumerate().map(|(i, dx)| group(i * nb, Some(dx))).collect(),
         None => (0..g.n).into_par_iter().step_by(nb).map(|n0| group(n0, None)).collect(),
     };
-    let dw = parts.into_iter().flatten().reduce(|mut a, b| {
-        a.iter_mut().zip(&b).for_each(|(a, b)| *a += *b);
-        a
+    // The groups' dWᵀ `[K, O]` summed, then transposed once.
+    let mut parts = parts.into_iter().flatten();
+    let dw = parts.next().map(|first| {
+        parts.fold(values(&first).to_vec(), |mut a, b| {
+            a.iter_mut().zip(values(&b)).for_each(|(a, b)| *a += *b);
+            a
+        })
+    });
+    let dw = dw.map(|t| {
+        let mut dw = vec![0f32; t.len()];
+        for (r, row) in t.chunks_exact(g.o).enumerate() {
+            for (o, v) in row.iter().enumerate() {
+                dw[o * g.k() + r] = *v;
+            }
+        }
+        dw
     });
     let dx = dx.map(|v| tensor(v, &[g.n, g.c, g.h, g.w])).or(dx_flipped);
     (dx, dw.map(|v| tensor(v, w_shape.as_slice())))
