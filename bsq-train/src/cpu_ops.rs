@@ -89,8 +89,7 @@ impl CpuOps for Flex {
         scale_store: f32,
     ) -> FloatTensor<Self> {
         let (wp, wn) = (contiguous(wp), contiguous(wn));
-        let step = scalar(&s) / scale_store / crate::bsq::levels(bits);
-        let (w, _) = planes_forward(values(&wp), values(&wn), bits, step);
+        let (w, _) = planes_forward(values(&wp), values(&wn), bits, planes_step(&s, bits, scale_store));
         tensor(w, &[wp.shape()[0]])
     }
 
@@ -251,7 +250,7 @@ impl<C: CheckpointStrategy> CpuOps for Autodiff<Flex, C> {
 
         let prep = PlanesBackward.prepare::<C>([wp.node(), wn.node(), s.node()]).compute_bound().stateful();
         let (wp, wn) = (contiguous(wp.into_primitive()), contiguous(wn.into_primitive()));
-        let step = scalar(s.primitive()) / scale_store / crate::bsq::levels(bits);
+        let step = planes_step(s.primitive(), bits, scale_store);
         let (w, q) = planes_forward(values(&wp), values(&wn), bits, step);
         let w = tensor(w, &[wp.shape()[0]]);
         match prep {
@@ -571,6 +570,12 @@ fn signed8_backward(y: &FlexTensor, g: &FlexTensor, scale: f32) -> FlexTensor {
         }
     });
     tensor(dy, y.shape().as_slice())
+}
+
+/// One integer step of a BSQ weight, `s/l`: the scale parameter `/ scale_store / (2^n − 1)`, in the
+/// formula's order.
+fn planes_step(s: &FlexTensor, bits: u8, scale_store: f32) -> f32 {
+    scalar(s) / scale_store / crate::bsq::levels(bits)
 }
 
 /// The weights `q·step` and the rounded values `q` of [`bsq_weight`] from planes `[numel, n]` (the
