@@ -6,13 +6,14 @@
 //! per weight bit, so a ResNet-20 step moves 4.3 million parameters: the optimizer took 21–24 ms of a
 //! step against PyTorch's 15–18 ms, and a fifth of LeNet's (`BSQ_PROFILE=1 step_bench`). [`FusedAdam`]
 //! does the same arithmetic in one pass, in place, and keeps Burn's state record (`AdamState`), so
-//! checkpoints written with either load in both. Other backends (wgpu, cuda) get Burn's `Adam`.
+//! checkpoints written with either load in both. Other backends (wgpu, cuda) get Burn's `Adam`, and so
+//! does the CPU with `BSQ_CPU_OPS=off` (as for the other CPU ops of [`crate::cpu_ops`]).
 
 use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-use crate::cpu_ops::on_cpu;
+use crate::cpu_ops::{on_cpu, routes_here};
 
 /// Burn's `AdamConfig::new()` (β₁ 0.9, β₂ 0.999, ε 1e-5, no weight decay, no AMSGrad), fused on the CPU.
 #[derive(Clone)]
@@ -62,7 +63,7 @@ impl Optimizer for FusedAdam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let moments_here = state.as_ref().is_none_or(|s| on_cpu(&s.momentum.moment_1) && on_cpu(&s.momentum.moment_2));
-        if !(on_cpu(&tensor) && on_cpu(&grad) && moments_here) {
+        if !(routes_here(&tensor) && on_cpu(&grad) && moments_here) {
             return self.burn.step(lr, tensor, grad, state);
         }
         let (shape, device) = (tensor.shape(), tensor.device());

@@ -345,7 +345,7 @@ pub(crate) fn on_cpu<const D: usize>(x: &Tensor<D>) -> bool {
 
 /// Whether `x` (with or without autodiff) lives on the CPU backend as `f32`, and these operations are not
 /// turned off: `BSQ_CPU_OPS=off` in the environment keeps Burn's (to compare speed or values).
-fn routes_here<const D: usize>(x: &Tensor<D>) -> bool {
+pub(crate) fn routes_here<const D: usize>(x: &Tensor<D>) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let off = *OFF.get_or_init(|| std::env::var("BSQ_CPU_OPS").is_ok_and(|v| v == "off"));
     !off && on_cpu(&x.clone().inner())
