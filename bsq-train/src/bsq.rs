@@ -205,16 +205,27 @@ pub(crate) fn levels(n: u8) -> f32 {
     ((1u32 << n) - 1) as f32
 }
 
+/// The weight of each of `n` bit planes (MSB first) in the clamped value `w_c`: `2^(n−1−b)/(2^n − 1)`.
+pub(crate) fn plane_coefs(n: u8) -> Vec<f32> {
+    let l = levels(n);
+    (0..n).map(|b| (1u32 << (n - 1 - b)) as f32 / l).collect()
+}
+
 /// [`crate::cpu_ops::bsq_weight`] as tensor operations (other backends, and the reference of the tests):
-/// `w_c = (wp − wn)·coef` with `coef_b = 2^(n−1−b)/l`, then `ste_clamp_round(w_c·l, l)·(s/l)`.
+/// `w_c = (wp − wn)·coef` with [`plane_coefs`], then `ste_clamp_round(w_c·l, l)·(s/l)`.
 pub(crate) fn planes_formula(wp: Tensor<2>, wn: Tensor<2>, s: Tensor<1>, n: u8, scale_store: f32) -> Tensor<1> {
     let s = s / scale_store;
     let l = levels(n);
     let numel = wp.dims()[0];
-    let coef: Vec<f32> = (0..n).map(|i| (1u32 << (n - 1 - i)) as f32 / l).collect();
-    let coef = Tensor::<2>::from_data(TensorData::new(coef, [n as usize, 1]), &s.device());
+    let coef = Tensor::<2>::from_data(TensorData::new(plane_coefs(n), [n as usize, 1]), &s.device());
     let wc: Tensor<1> = (wp - wn).matmul(coef).reshape([numel]);
     ste_clamp_round(wc * l, l) * (s / l)
+}
+
+/// [`crate::cpu_ops::group_lasso`] as tensor operations (other backends, and the reference of the tests).
+pub(crate) fn group_lasso_formula(wp: Tensor<2>, wn: Tensor<2>, eps: f32) -> Tensor<1> {
+    let g = (wp.clone() * wp + wn.clone() * wn).sum_dim(0) + eps;
+    g.sqrt().sum()
 }
 
 /// The integer form of a quantized weight: `k ∈ [−(2^n−1), 2^n−1]`, real weight `scale·k/(2^n−1)`.

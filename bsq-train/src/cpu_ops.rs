@@ -416,8 +416,7 @@ pub fn bsq_weight(wp: Tensor<2>, wn: Tensor<2>, s: Tensor<1>, bits: u8, scale_st
 /// backend one pass each way (the plane sums in `f64`, in a fixed order).
 pub fn group_lasso(wp: Tensor<2>, wn: Tensor<2>, eps: f32) -> Tensor<1> {
     if !routes_here(&wp) {
-        let g = (wp.clone() * wp + wn.clone() * wn).sum_dim(0) + eps;
-        return g.sqrt().sum();
+        return crate::bsq::group_lasso_formula(wp, wn, eps);
     }
     Tensor::from_dispatch(<Dispatch as CpuOps>::bsq_group_lasso(wp.into_dispatch(), wn.into_dispatch(), eps))
 }
@@ -583,7 +582,7 @@ fn planes_step(s: &FlexTensor, bits: u8, scale_store: f32) -> f32 {
 fn planes_forward(wp: &[f32], wn: &[f32], bits: u8, step: f32) -> (Vec<f32>, Vec<f32>) {
     let n = bits as usize;
     let l = crate::bsq::levels(bits);
-    let coef: Vec<f32> = (0..n).map(|b| (1u32 << (n - 1 - b)) as f32 / l).collect();
+    let coef = crate::bsq::plane_coefs(bits);
     let numel = wp.len() / n.max(1);
     let (mut w, mut q) = (vec![0f32; numel], vec![0f32; numel]);
     w.par_chunks_mut(CHUNK).zip(q.par_chunks_mut(CHUNK)).enumerate().for_each(|(c, (w, q))| {
@@ -603,7 +602,7 @@ fn planes_forward(wp: &[f32], wn: &[f32], bits: u8, step: f32) -> (Vec<f32>, Vec
 fn planes_backward(g: &[f32], bits: u8, step: f32, want_n: bool) -> (Vec<f32>, Option<Vec<f32>>) {
     let n = bits as usize;
     let l = crate::bsq::levels(bits);
-    let coef: Vec<f32> = (0..n).map(|b| step * l * ((1u32 << (n - 1 - b)) as f32 / l)).collect();
+    let coef: Vec<f32> = crate::bsq::plane_coefs(bits).iter().map(|c| step * l * c).collect();
     let mut dp = vec![0f32; g.len() * n];
     let mut dn = want_n.then(|| vec![0f32; g.len() * n]);
     let fill = |dp: &mut [f32], g: &[f32]| {
@@ -911,7 +910,6 @@ fn shifted_plane(plane: &[f32], g: &Geom, ki: usize, kj: usize, dst: &mut [f32])
             zero(&mut row[cols.end..]);
         }
     }
-    dst[oy1 * w..].fill(0.0);
 }
 
 /// Adds the patch matrix `cols: [C·KH·KW, nb·OH·OW]` of `nb` images back onto `dx: [nb, C, H, W]`, one
@@ -1361,8 +1359,10 @@ mod tests {
                         group_lasso(wp.clone(), wn.clone(), 1e-8),
                     )
                 } else {
-                    let g = (wp.clone() * wp.clone() + wn.clone() * wn.clone()).sum_dim(0) + 1e-8;
-                    (crate::bsq::planes_formula(wp.clone(), wn.clone(), s.clone(), bits, scale_store), g.sqrt().sum())
+                    (
+                        crate::bsq::planes_formula(wp.clone(), wn.clone(), s.clone(), bits, scale_store),
+                        crate::bsq::group_lasso_formula(wp.clone(), wn.clone(), 1e-8),
+                    )
                 };
                 let r = Tensor::<1>::from_data(TensorData::new(rv.clone(), [numel]), &dev());
                 let loss = (w.clone() * r).sum() + gl.clone() * 0.01;

@@ -110,6 +110,17 @@ fn bsq_cmd(out: &Path, resume: bool) -> Child {
     c.spawn().expect("start bsq train")
 }
 
+/// `bsq train --resume` of the run in `out` with no other option, to its end.
+fn resume_to_the_end(out: &Path) -> std::process::ExitStatus {
+    Command::new(env!("CARGO_BIN_EXE_bsq"))
+        .args(["train", "--quiet", "--resume", "--out"])
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .expect("resume")
+}
+
 fn state_text(out: &Path) -> String {
     std::fs::read_to_string(out.join("ckpt/state.json")).unwrap_or_default()
 }
@@ -151,14 +162,7 @@ fn a_killed_run_resumes_to_the_same_result() {
     // 3. As soon as finetuning has a checkpoint.
     kill_when(bsq_cmd(&killed, true), &killed, |s| s.contains("\"phase\": \"finetune\""));
     // Finish through the CLI (it resumes with the checkpoint's own settings).
-    let status = Command::new(env!("CARGO_BIN_EXE_bsq"))
-        .args(["train", "--quiet", "--resume", "--out"])
-        .arg(&killed)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .expect("resume");
-    assert!(status.success());
+    assert!(resume_to_the_end(&killed).success());
     let resumed: Summary =
         serde_json::from_str(&std::fs::read_to_string(killed.join("summary.json")).unwrap()).expect("summary");
     same(&reference, &resumed);
@@ -189,14 +193,7 @@ fn a_setting_changed_on_resume_holds_for_the_next_resume() {
         "the resumed run's checkpoint does not record --epochs-bsq 5: {}",
         state_text(&out)
     );
-    let status = Command::new(env!("CARGO_BIN_EXE_bsq"))
-        .args(["train", "--quiet", "--resume", "--out"])
-        .arg(&out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status()
-        .expect("resume");
-    assert!(status.success());
+    assert!(resume_to_the_end(&out).success());
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let bsq = metrics.lines().filter(|l| l.contains("\"phase\":\"bsq\"")).count();
     assert_eq!(bsq, 5, "BSQ epochs in metrics.jsonl:\n{metrics}");
