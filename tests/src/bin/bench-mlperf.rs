@@ -7,7 +7,8 @@
 //! * `w8`: every layer 8-bit (the int8 reference models' precision);
 //! * `mixed`: a representative BSQ-like scheme ([`mixed_bits`]): first and last layer 8-bit, depthwise 5,
 //!   the other layers 4, 3, 2, 4, 3, 2, …;
-//! * plus any trained artifact given with `--artifact NAME=PATH` (e.g. `resnet8=bsq-out/model.bsq.json`).
+//! * plus any trained artifact given with `--artifact NAME=PATH`, NAME the model it is an instance of
+//!   (e.g. `resnet8=bsq-out/model.bsq.json`).
 //!
 //! Random weights ([`bsq_codegen::random`]; the datasets of three of the models are not available here) with
 //! calibrated activation scales. For every model and scheme: parameters, MACs, weight flash and model RAM
@@ -106,6 +107,17 @@ fn parse_args() -> Res<Args> {
     for m in &a.models {
         if !MODELS.iter().any(|d| d.name == m) {
             return Err(format!("unknown model {m}").into());
+        }
+    }
+    for (n, p) in &a.artifacts {
+        if !MODELS.iter().any(|d| d.name == n) {
+            let names: Vec<&str> = MODELS.iter().map(|d| d.name).collect();
+            return Err(format!(
+                "--artifact {n}={}: NAME must be one of the models ({})",
+                p.display(),
+                names.join(", ")
+            )
+            .into());
         }
     }
     for m in &a.machines {
