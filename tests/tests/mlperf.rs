@@ -60,3 +60,21 @@ fn mlperf_tiny_models_run_byte_exact_on_qemu() {
     assert!(out.join("mlperf.md").is_file());
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn an_artifact_named_after_no_model_is_refused() {
+    let out = std::env::temp_dir().join(format!("bsq-mlperf-bad-{}", std::process::id()));
+    let run = Command::new(env!("CARGO_BIN_EXE_bench-mlperf"))
+        .args(["--artifact", "resnet-8=some/model.bsq.json", "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs bench-mlperf");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "accepted an unknown artifact name");
+    assert!(
+        stderr.contains("--artifact resnet-8=some/model.bsq.json: NAME must be one of the models")
+            && stderr.contains("resnet8"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "wrote {} before refusing", out.display());
+}
