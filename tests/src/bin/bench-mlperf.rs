@@ -104,13 +104,14 @@ fn parse_args() -> Res<Args> {
             other => return Err(format!("unknown argument {other} (see --help)").into()),
         }
     }
+    let is_model = |name: &str| MODELS.iter().any(|d| d.name == name);
     for m in &a.models {
-        if !MODELS.iter().any(|d| d.name == m) {
+        if !is_model(m) {
             return Err(format!("unknown model {m}").into());
         }
     }
     for (n, p) in &a.artifacts {
-        if !MODELS.iter().any(|d| d.name == n) {
+        if !is_model(n) {
             let names: Vec<&str> = MODELS.iter().map(|d| d.name).collect();
             return Err(format!(
                 "--artifact {n}={}: NAME must be one of the models ({})",
